@@ -1,0 +1,44 @@
+# Liaison: `make demo` to try it, `make test` to check it. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NODE_STAMP := web_client/node_modules/.installed-stamp
+WEB_STAMP  := web_client/dist/index.html
+WEB_SOURCES := $(shell find web_client/src web_client/index.html web_client/build.mjs -type f 2>/dev/null)
+
+.PHONY: demo test test-all web lint system-packages bench clean
+
+demo: $(STAMP) $(WEB_STAMP)
+	$(BIN)/liaison demo
+
+test: system-packages $(STAMP) $(WEB_STAMP)
+	$(BIN)/pytest
+
+web: $(WEB_STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check server signaling consult_notes tests bench
+	$(BIN)/ruff format --check server signaling consult_notes tests bench
+	$(BIN)/mypy
+
+system-packages:
+	tools/ensure-system-packages
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is needed: install python3 and python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): web_client/package.json web_client/package-lock.json
+	tools/ensure-system-packages node
+	cd web_client && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_STAMP): $(NODE_STAMP) $(WEB_SOURCES)
+	cd web_client && npm run --silent build
+
+clean:
+	rm -rf $(VENV) web_client/node_modules web_client/dist

@@ -1,0 +1,138 @@
+"""The application factory: ``create_app(settings) -> web.Application``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import text
+
+from server import __version__
+from server.api import admin as admin_api
+from server.api import auth as auth_api
+from server.api.routing import STATE_CHANGING, Api, Endpoint, openapi_document
+from server.auth.tokens import tokens_match
+from server.clock import Clock, utc_now
+from server.errors import Forbidden
+from server.http import make_middlewares
+from server.settings import PROJECT_ROOT, Settings
+from server.state import (
+    NEW_SESSION_TOKEN,
+    PRINCIPAL,
+    SERVICES,
+    SESSION_TOKEN,
+    SETTINGS,
+    open_services,
+)
+from server.web import add_web_client_routes
+
+log = logging.getLogger("liaison.app")
+
+OPENAPI = web.AppKey("openapi", dict)
+
+
+def build_api() -> Api:
+    api = Api()
+    for module in (auth_api, admin_api):
+        api.include(module.api)
+    return api
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    check_schema: bool = True,
+    web_client_dir: Path | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[*make_middlewares(settings.server.max_body_bytes), session_cookie],
+        client_max_size=settings.server.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    api = build_api()
+    app[OPENAPI] = openapi_document(api, "Liaison", __version__)
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(settings, clock, check_schema) as svc:
+            app[SERVICES] = svc
+            yield
+
+    app.cleanup_ctx.append(services_ctx)
+    api.mount(app, guard)
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    add_web_client_routes(app, web_client_dir or PROJECT_ROOT / "web_client" / "dist")
+    return app
+
+
+async def guard(request: web.Request, endpoint: Endpoint) -> None:
+    """Origin, session, second-factor, role and CSRF checks for one endpoint."""
+    svc = request.app[SERVICES]
+    settings = svc.settings
+    origin = request.headers.get("Origin")
+    if (
+        request.method in STATE_CHANGING
+        and origin is not None
+        and origin not in settings.server.origins
+    ):
+        raise Forbidden("Requests from other sites are refused.", code="bad_origin")
+    if endpoint.public:
+        return
+    token = request.cookies.get(settings.sessions.cookie_name, "")
+    who = await svc.sessions.resolve(token)
+    if who.enrolment_pending and not endpoint.allow_enrolment:
+        raise Forbidden("Set up your second factor first.", code="totp_enrolment_required")
+    if endpoint.roles is not None and who.role.value not in endpoint.roles:
+        raise Forbidden("Your role does not allow this.", code="role_forbidden")
+    if request.method in STATE_CHANGING and not tokens_match(
+        request.headers.get("X-CSRF-Token", ""), who.csrf_token
+    ):
+        raise Forbidden(
+            "The request is missing its CSRF token. Reload the page.", code="csrf_failed"
+        )
+    request[PRINCIPAL] = who
+    request[SESSION_TOKEN] = token
+
+
+@web.middleware
+async def session_cookie(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    response = await handler(request)
+    new_token = request.get(NEW_SESSION_TOKEN)
+    if new_token is not None:
+        settings = request.app[SETTINGS]
+        name = settings.sessions.cookie_name
+        if new_token:
+            response.set_cookie(
+                name,
+                new_token,
+                max_age=settings.sessions.absolute_lifetime_s,
+                path="/",
+                httponly=True,
+                secure=settings.server.tls,
+                samesite="Strict",
+            )
+        else:
+            response.del_cookie(name, path="/", secure=settings.server.tls, samesite="Strict")
+    return response
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[SERVICES].engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        log.exception("readiness check failed")
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})

@@ -1,0 +1,219 @@
+"""Typed settings, read once at start.
+
+Precedence, lowest first: ``config/liaison.toml`` (embedded defaults), the file given with
+``--config`` (or ``LIAISON_CONFIG``), then ``LIAISON_*`` environment variables, nested with a
+double underscore (``LIAISON_DATABASE__URL``). Any setting may instead be read from a file named
+by ``LIAISON_<NAME>_FILE`` (``LIAISON_DATABASE__URL_FILE=/run/secrets/db``), so secrets can come
+from a mounted secret rather than the environment.
+
+Invalid configuration raises :class:`ConfigError`, whose message names every bad setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
+
+from server.auth.roles import Role
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = PROJECT_ROOT / "config" / "liaison.toml"
+ENV_PREFIX = "LIAISON_"
+ENV_NESTING = "__"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the settings at fault."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Origins (scheme://host[:port]) allowed besides public_url for browser requests and sockets.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def tls(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def origins(self) -> frozenset[str]:
+        scheme, _, rest = self.public_url.partition("://")
+        own = f"{scheme}://{rest.split('/', 1)[0]}"
+        return frozenset([own, *(o.rstrip("/") for o in self.allowed_origins)])
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/liaison.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be an async SQLAlchemy URL: sqlite+aiosqlite:///path or "
+                "postgresql+asyncpg://user:password@host/db"
+            )
+        return value
+
+
+class SessionSettings(_Section):
+    cookie_name: str = "liaison_session"
+    idle_timeout_clinician_s: int = Field(default=900, ge=60)
+    idle_timeout_patient_s: int = Field(default=1800, ge=60)
+    absolute_lifetime_s: int = Field(default=43_200, ge=300)
+
+
+class SecuritySettings(_Section):
+    totp_required_roles: list[Role] = Field(default_factory=list)
+    totp_issuer: str = "Liaison"
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_s: int = Field(default=900, ge=1)
+
+
+class PasswordSettings(_Section):
+    """argon2id cost. The defaults are argon2-cffi's (RFC 9106 low-memory profile)."""
+
+    time_cost: int = Field(default=3, ge=1)
+    memory_cost_kib: int = Field(default=65_536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class PathSettings(_Section):
+    var_dir: Path = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid", frozen=True
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    passwords: PasswordSettings = Field(default_factory=PasswordSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    defaults_file: Path = DEFAULTS_FILE,
+) -> Settings:
+    """Build the settings from the defaults file, an optional file and the environment."""
+    env = dict(os.environ if environ is None else environ)
+    merged: dict[str, Any] = {}
+    _deep_merge(merged, _read_toml(defaults_file))
+    if config_file is None and env.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = Path(env[f"{ENV_PREFIX}CONFIG"])
+    if config_file is not None:
+        _deep_merge(merged, _read_toml(config_file))
+    try:
+        _deep_merge(merged, _MappingEnvSource(Settings, _with_file_secrets(env))())
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    try:
+        # model_validate, not Settings(...): the sources were merged above, in our order.
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    return _resolve_paths(settings, defaults_file.parent.parent)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment parsing, over a mapping the caller hands in."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls, case_sensitive=False)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): value for key, value in self._mapping.items()}
+
+
+def _with_file_secrets(env: dict[str, str]) -> dict[str, str]:
+    """``LIAISON_X_FILE=/path`` stands for ``LIAISON_X=<contents of /path>``."""
+    resolved = dict(env)
+    for name, path in env.items():
+        if name.startswith(ENV_PREFIX) and name.endswith("_FILE"):
+            try:
+                resolved[name[: -len("_FILE")]] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+            del resolved[name]
+    return resolved
+
+
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        env_name = ENV_PREFIX + ENV_NESTING.join(str(p).upper() for p in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{where} (env {env_name}): {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _resolve_paths(settings: Settings, root: Path) -> Settings:
+    """Relative paths in the defaults are relative to the project, not the working directory."""
+    var_dir = settings.paths.var_dir
+    if not var_dir.is_absolute():
+        var_dir = root / var_dir
+    url = settings.database.url
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        url = prefix + str(root / url[len(prefix) :])
+    return settings.model_copy(
+        update={
+            "paths": settings.paths.model_copy(update={"var_dir": var_dir}),
+            "database": settings.database.model_copy(update={"url": url}),
+        }
+    )
