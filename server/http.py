@@ -22,7 +22,7 @@ log = logging.getLogger("liaison.http")
 access_log = logging.getLogger("liaison.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID_KEY = "liaison.request_id"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _STATUS_CODES = {

@@ -71,7 +71,7 @@ class SessionService:
             ).first()
             if found is None:
                 raise Unauthenticated("Please sign in.", code="not_signed_in")
-            session, user = found.tuple()
+            session, user = found[0], found[1]
             if session.revoked_at is not None or user.disabled_at is not None:
                 raise Unauthenticated(
                     "Your session has ended. Please sign in again.", code="session_ended"
