@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from server.auth.roles import Role
+from signaling.ice import IceSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "config" / "liaison.toml"
@@ -109,6 +110,20 @@ class PathSettings(_Section):
     var_dir: Path = Path("var")
 
 
+class SignalingSettings(_Section):
+    # A participant who drops and returns within this many seconds comes back admitted.
+    reconnect_grace_s: int = Field(default=120, ge=0, le=3600)
+    # Mesh calls: every participant sends media to every other, so keep this small.
+    max_in_call: int = Field(default=4, ge=2, le=8)
+    # Largest socket.io message, in bytes (an SDP offer with many candidates is ~10 kB).
+    max_message_bytes: int = Field(default=65_536, ge=4096)
+    # Per-socket event rate: a steady rate and a burst; past them events are refused, and after
+    # flood_strikes refusals the socket is disconnected.
+    events_per_second: float = Field(default=50.0, gt=0)
+    event_burst: int = Field(default=200, ge=1)
+    flood_strikes: int = Field(default=100, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid", frozen=True
@@ -121,6 +136,8 @@ class Settings(BaseSettings):
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
+    signaling: SignalingSettings = Field(default_factory=SignalingSettings)
+    ice: IceSettings = Field(default_factory=IceSettings)
 
 
 def load_settings(

@@ -137,3 +137,27 @@ class SessionService:
             .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
             .values(revoked_at=self._clock(), revoked_reason=reason)
         )
+
+    async def still_valid(self, session_ids: list[int]) -> set[int]:
+        """Which of these sessions may still be used (for sockets that outlive a request)."""
+        now = self._clock()
+        async with self._db() as db:
+            rows = await db.execute(
+                select(LoginSession)
+                .join(User, LoginSession.user_id == User.id)
+                .where(
+                    LoginSession.id.in_(session_ids),
+                    LoginSession.revoked_at.is_(None),
+                    User.disabled_at.is_(None),
+                )
+            )
+            return {s.id for s in rows.scalars() if self._expiry_reason(s, now) is None}
+
+    async def touch_many(self, session_ids: list[int]) -> None:
+        """Time in a live call is activity: push these sessions' idle deadline forward."""
+        async with self._db.begin() as db:
+            await db.execute(
+                update(LoginSession)
+                .where(LoginSession.id.in_(session_ids), LoginSession.revoked_at.is_(None))
+                .values(last_seen_at=self._clock())
+            )
