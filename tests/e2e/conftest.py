@@ -1,0 +1,103 @@
+"""Browser tests: the real app on 127.0.0.1, its built web client, and Debian's Chromium driven
+by Playwright (never `playwright install`: it downloads browsers, which this project does not use).
+
+Fixtures:
+    web_client_dist   the built client (web_client/dist); fails, saying to run `make web`, if absent
+    live_app          the real app (make_app) serving that client
+    browser           a fresh headless Chromium per test
+    open_page         a new browser context and page; fails the test on any page error or
+                      console error except expected HTTP error statuses (401/403/...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+
+if TYPE_CHECKING:
+    from tests.conftest import AppFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "web_client" / "dist"
+CHROMIUM = "/usr/bin/chromium"
+# The flags that work headless, as root, on loopback (see FIELD_NOTES.md); the fake media
+# devices are for the video-visit tests.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Chromium logs every HTTP error response as a console error; those are expected (a wrong
+# password is a 401). Anything else on the console (a CSP violation, an exception) fails.
+EXPECTED_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of"
+
+LiveApp = TestClient[web.Request, web.Application]
+OpenPage = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture(scope="session")
+def web_client_dist() -> Path:
+    if not (DIST / "index.html").is_file():
+        pytest.fail(
+            "The web client is not built (web_client/dist/index.html is missing): run `make web` "
+            "(or the whole suite with `make test`, which builds it).",
+            pytrace=False,
+        )
+    return DIST
+
+
+@pytest.fixture
+async def live_app(make_app: AppFactory, web_client_dist: Path) -> LiveApp:
+    """The real app on 127.0.0.1 (tests/conftest.py's make_app: its public URL is its own
+    address, so the Origin header a browser sends with every POST passes the app's check),
+    serving the built web client."""
+    return await make_app()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        # launch() gives every browser a fresh, temporary profile (user-data dir).
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """Open a page in a context of its own (its own cookies: one per person in a test)."""
+    problems: list[str] = []
+
+    async def factory(**context_options: Any) -> Page:
+        context = await browser.new_context(**context_options)
+        page = await context.new_page()
+        page.set_default_timeout(10_000)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE_ERROR):
+                problems.append(f"console error: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        return page
+
+    yield factory
+    for context in browser.contexts:
+        await context.close()
+    assert not problems, "the page reported problems:\n" + "\n".join(problems)

@@ -1,0 +1,29 @@
+// Entry point: the routes of the app and the shell that shows them.
+//
+// To add a page: write src/pages/<name>.js exporting a Page ({title, access, roles?, layout,
+// render(ctx)}; see app.js), then list its path here. The server must also serve index.html
+// for that path (server/web.py APP_PAGES).
+
+import { App } from "./app.js";
+import { adminPage } from "./pages/admin.js";
+import { forbiddenPage, joinPage, notFoundPage } from "./pages/fallbacks.js";
+import { homePage } from "./pages/home.js";
+import { loginPage } from "./pages/login.js";
+import { securityPage } from "./pages/security.js";
+
+/** @type {{path: string, page: import('./app.js').Page}[]} */
+const ROUTES = [
+  { path: "/login", page: loginPage },
+  { path: "/home", page: homePage },
+  { path: "/admin", page: adminPage },
+  { path: "/settings/security", page: securityPage },
+  { path: "/join", page: joinPage },
+  { path: "/visit/:visitId", page: notFoundPage },
+  // "/" is redirected by the app (to /home or /login); listed so links to it stay in the app.
+  { path: "/", page: notFoundPage },
+];
+
+const root = document.getElementById("app");
+if (root) {
+  new App(root, ROUTES, { notFound: notFoundPage, forbidden: forbiddenPage }).start();
+}

@@ -1,0 +1,65 @@
+// The signed-in home page: a greeting and the sections of the user's role. Sections whose
+// feature has not shipped say in a sentence what will appear there.
+
+import { h } from "../dom.js";
+import { HOME_SECTIONS, roleLabel } from "../roles.js";
+
+/** @type {import('../app.js').Page} */
+export const homePage = {
+  title: "Home",
+  access: "user",
+  layout: "frame",
+  render(ctx) {
+    const user = /** @type {import('../session.js').User} */ (ctx.session.user);
+    const sections = HOME_SECTIONS[user.role] ?? [];
+    const today = new Intl.DateTimeFormat(undefined, {
+      weekday: "long",
+      day: "numeric",
+      month: "long",
+    }).format(new Date());
+    const links = /** @type {Record<string, {href: string, text: string}>} */ (
+      user.role === "admin"
+        ? {
+            accounts: { href: "/admin#accounts", text: "Manage accounts" },
+            rules: { href: "/admin#sign-in-rules", text: "Change sign-in rules" },
+          }
+        : {}
+    );
+    return h(
+      "div",
+      { class: "page" },
+      ctx.flash ? h("div", { class: `notice notice--${ctx.flash.kind}`, role: "status" }, h("p", { text: ctx.flash.text })) : null,
+      h(
+        "div",
+        { class: "page__head" },
+        h("p", { class: "page__eyebrow", text: roleLabel(user.role) }),
+        h("h1", { text: `Welcome, ${user.display_name}` }),
+        h("p", { class: "page__lede", text: today }),
+      ),
+      user.role === "patient"
+        ? h(
+            "div",
+            { class: "notice notice--info" },
+            h("p", {
+              text: "Liaison is not for emergencies. If you are in danger or thinking about harming yourself, call your local emergency number now.",
+            }),
+          )
+        : null,
+      h(
+        "div",
+        { class: "sections" },
+        sections.map((section) =>
+          h(
+            "section",
+            { class: "card section", "aria-labelledby": `section-${section.id}` },
+            h("h2", { id: `section-${section.id}`, class: "section__title", text: section.title }),
+            h("p", { class: "section__empty", text: section.empty }),
+            links[section.id]
+              ? h("a", { class: "button button--secondary", href: links[section.id].href, text: links[section.id].text })
+              : null,
+          ),
+        ),
+      ),
+    );
+  },
+};
