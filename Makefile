@@ -40,5 +40,10 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 $(WEB_STAMP): $(NODE_STAMP) $(WEB_SOURCES)
 	cd web_client && npm run --silent build
 
+# Figures, not a test: Liaison's signaling relay against a bare aiohttp relay (bench/README.md).
+# The full run: $(BIN)/python bench/signaling.py (10 and 100 rooms), then --rooms 1000.
+bench: $(STAMP)
+	$(BIN)/python bench/signaling.py --rooms 10
+
 clean:
 	rm -rf $(VENV) web_client/node_modules web_client/dist

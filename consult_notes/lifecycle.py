@@ -31,8 +31,12 @@ Rules:
   a signed note is readable by a clinician on the care team or under break-the-glass, and by
   the patient it is about. Admins read no notes.
 
-The care-team relation is worked out by the caller (the access policy with the database) and
-passed in as a :class:`Relation`.
+Who-may rules that depend on the role and the relation to the patient (creating, adding to a
+note, reading) are the access policy's (``server.record.policy``): the ``check_*`` functions and
+:func:`can_read` ask it, so those rules are written once. The relation is worked out by the
+caller (``server.record.access`` with the database) and passed in as a :class:`Relation`. What
+stays here is the note's own state machine: the author alone edits and signs a draft, a signed
+note never changes, an addendum goes on a signed note.
 
 Errors (``code`` values are client-safe)::
 
@@ -55,6 +59,16 @@ from enum import StrEnum
 from consult_notes.templates import NoteKind
 from server.auth.roles import Role
 from server.errors import Conflict, Forbidden
+from server.record.policy import (
+    Action,
+    Decision,
+    Relation,
+    decide,
+    decide_addendum,
+    decide_read_note,
+)
+
+__all__ = ["Relation"]  # re-exported: the policy's, so there is one
 
 
 class NoteForbidden(Forbidden):
@@ -77,15 +91,6 @@ class NoteImmutable(NoteConflict):
 class NoteState(StrEnum):
     DRAFT = "draft"
     SIGNED = "signed"
-
-
-class Relation(StrEnum):
-    """How a user stands to the patient a note is about."""
-
-    SELF = "self"  # the user is the patient
-    CARE_TEAM = "care_team"  # a clinician on the patient's care team
-    BREAK_GLASS = "break_glass"  # a clinician with a current break-the-glass grant
-    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +140,7 @@ def content_matches(note: Note) -> bool:
 
 
 def check_create(author_role: Role, relation: Relation) -> None:
-    _require_clinician(author_role)
-    _require_care_team(relation)
+    _require(decide(author_role, relation, Action.WRITE_NOTE))
 
 
 def new_draft(
@@ -209,12 +213,14 @@ def sign(note: Note, actor_id: int, actor_role: Role, now: datetime) -> Note:
 
 
 def check_addendum(parent: Note, actor_id: int, actor_role: Role, relation: Relation) -> None:
-    _require_clinician(actor_role)
-    if parent.kind.private and actor_id != parent.author_id:
-        raise NoteForbidden(
-            "Only the author of a psychotherapy note can add to it.", code="note_private"
+    _require(
+        decide_addendum(
+            actor_role,
+            relation,
+            is_author_of_note=actor_id == parent.author_id,
+            private=parent.kind.private,
         )
-    _require_care_team(relation)
+    )
     if parent.signature is None:
         raise NoteConflict(
             "A draft is edited, not amended; sign it before adding an addendum.",
@@ -269,15 +275,13 @@ def can_read(
 
     For an addendum pass the addendum's own state and author; its kind is the parent's.
     """
-    if reader_id == author_id:
-        return True
-    if kind.private or state is not NoteState.SIGNED:
-        return False
-    if reader_role is Role.PATIENT:
-        return relation is Relation.SELF
-    if reader_role.is_clinician:
-        return relation in (Relation.CARE_TEAM, Relation.BREAK_GLASS)
-    return False
+    return decide_read_note(
+        reader_role,
+        relation,
+        is_author=reader_id == author_id,
+        private=kind.private,
+        signed=state is NoteState.SIGNED,
+    ).allowed
 
 
 def check_read(
@@ -305,11 +309,9 @@ def _require_clinician(role: Role) -> None:
         raise NoteForbidden("Only clinicians can write or sign notes.", code="not_a_clinician")
 
 
-def _require_care_team(relation: Relation) -> None:
-    if relation is not Relation.CARE_TEAM:
-        raise NoteForbidden(
-            "Only clinicians on the patient's care team can write notes.", code="not_on_care_team"
-        )
+def _require(decision: Decision) -> None:
+    if not decision.allowed:
+        raise NoteForbidden(decision.message, code=decision.code)
 
 
 def _require_aware(now: datetime) -> None:

@@ -12,11 +12,18 @@ from sqlalchemy import text
 from server import __version__
 from server.api import admin as admin_api
 from server.api import auth as auth_api
+from server.api import devicecheck as devicecheck_api
+from server.api import join as join_api
+from server.api import me as me_api
+from server.api import notes as notes_api
+from server.api import patients as patients_api
+from server.api import record as record_api
+from server.api import visits as visits_api
 from server.api.routing import STATE_CHANGING, Api, Endpoint, openapi_document
-from server.auth.tokens import tokens_match
+from server.auth.tokens import csrf_token_for, tokens_match
 from server.clock import Clock, utc_now
 from server.errors import Forbidden
-from server.http import make_middlewares
+from server.http import Handler, make_middlewares
 from server.settings import PROJECT_ROOT, Settings
 from server.state import (
     NEW_SESSION_TOKEN,
@@ -24,9 +31,11 @@ from server.state import (
     SERVICES,
     SESSION_TOKEN,
     SETTINGS,
+    VISIT_HOLDER,
     open_services,
 )
 from server.web import add_web_client_routes
+from signaling.setup import attach_signaling
 
 log = logging.getLogger("liaison.app")
 
@@ -35,7 +44,17 @@ OPENAPI = web.AppKey("openapi", dict)
 
 def build_api() -> Api:
     api = Api()
-    for module in (auth_api, admin_api):
+    for module in (
+        auth_api,
+        admin_api,
+        devicecheck_api,
+        patients_api,
+        visits_api,
+        join_api,
+        record_api,
+        notes_api,
+        me_api,
+    ):
         api.include(module.api)
     return api
 
@@ -48,7 +67,11 @@ def create_app(
     web_client_dir: Path | None = None,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[*make_middlewares(settings.server.max_body_bytes), session_cookie],
+        middlewares=[
+            *make_middlewares(settings.server.max_body_bytes),
+            session_cookie,
+            join_api.visit_cookie,
+        ],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -61,6 +84,7 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(services_ctx)
+    attach_signaling(app)  # after the services: its cleanup runs first, while they are open
     api.mount(app, guard)
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)
@@ -82,24 +106,35 @@ async def guard(request: web.Request, endpoint: Endpoint) -> None:
         raise Forbidden("Requests from other sites are refused.", code="bad_origin")
     if endpoint.public:
         return
+    if endpoint.allow_visit_session and settings.sessions.cookie_name not in request.cookies:
+        visit_token = request.cookies.get(settings.visits.cookie_name)
+        if visit_token:
+            holder = await svc.visit_join.resolve_visit_session(visit_token)
+            _check_csrf(request, csrf_token_for(visit_token))
+            request[VISIT_HOLDER] = holder
+            return
     token = request.cookies.get(settings.sessions.cookie_name, "")
     who = await svc.sessions.resolve(token)
     if who.enrolment_pending and not endpoint.allow_enrolment:
         raise Forbidden("Set up your second factor first.", code="totp_enrolment_required")
     if endpoint.roles is not None and who.role.value not in endpoint.roles:
         raise Forbidden("Your role does not allow this.", code="role_forbidden")
-    if request.method in STATE_CHANGING and not tokens_match(
-        request.headers.get("X-CSRF-Token", ""), who.csrf_token
-    ):
-        raise Forbidden(
-            "The request is missing its CSRF token. Reload the page.", code="csrf_failed"
-        )
+    _check_csrf(request, who.csrf_token)
     request[PRINCIPAL] = who
     request[SESSION_TOKEN] = token
 
 
+def _check_csrf(request: web.Request, expected: str) -> None:
+    if request.method in STATE_CHANGING and not tokens_match(
+        request.headers.get("X-CSRF-Token", ""), expected
+    ):
+        raise Forbidden(
+            "The request is missing its CSRF token. Reload the page.", code="csrf_failed"
+        )
+
+
 @web.middleware
-async def session_cookie(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def session_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     new_token = request.get(NEW_SESSION_TOKEN)
     if new_token is not None:

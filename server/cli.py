@@ -1,4 +1,4 @@
-"""`liaison` command line: serve, demo, migrate, users."""
+"""`liaison` command line: serve, demo, migrate, users, audit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from consult_notes.rotation import RotationReport, rewrap_all
+from consult_notes.store import NoteStore
 from server.app import create_app
+from server.audit import Action, Actor, Event
 from server.auth.roles import Role
 from server.db.engine import create_engine
 from server.db.migrate import (
@@ -75,6 +78,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     add.set_defaults(run=cmd_users_add)
+
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="check the hash chain; exit 1 listing changed, removed or inserted rows"
+    )
+    verify.add_argument("--batch", type=int, default=1000, help="events read per query")
+    verify.set_defaults(run=cmd_audit_verify)
+
+    keys = commands.add_parser("keys", help="the key ring that encrypts consult notes")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="add a key-encryption key and re-wrap every note's data key under it "
+        "(safe while the server serves; interrupted runs resume with --resume)",
+    )
+    rotate.add_argument(
+        "--resume", action="store_true", help="re-wrap under the current key; add no key"
+    )
+    rotate.add_argument("--batch-size", type=int, default=100, help="notes per transaction")
+    rotate.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        help="seconds to wait, then sweep again for notes servers sealed under the old key "
+        "before they reloaded the ring (default: notes.reload_interval_s + 5; 0 to skip)",
+    )
+    rotate.set_defaults(run=cmd_keys_rotate)
     return parser
 
 
@@ -150,6 +181,97 @@ async def _add_user(
     async with open_services(settings) as svc:
         user = await svc.users.create(username, name or username, role, password)
     return f"{user.username} ({user.role}, id {user.id})"
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_audit_verify(settings, args.batch))
+
+
+async def _audit_verify(settings: Settings, batch_size: int) -> int:
+    from server.audit import verify_chain
+    from server.db.engine import session_factory
+
+    engine = create_engine(settings.database)
+    try:
+        await ensure_current(engine)
+        report = await verify_chain(session_factory(engine), batch_size=batch_size)
+    finally:
+        await engine.dispose()
+    head = f"head seq {report.head_seq}, hash {report.head_hash}"
+    if report.ok:
+        # The head hash is worth keeping elsewhere: it anchors everything before it.
+        print(f"audit trail intact: {report.events_checked} events, {head}")
+        return 0
+    count = len(report.problems) + report.problems_not_listed
+    print(f"audit trail NOT intact: {count} problems in {report.events_checked} events, {head}")
+    for problem in report.problems:
+        print(f"  {problem}")
+    if report.problems_not_listed:
+        print(f"  ... and {report.problems_not_listed} more")
+    return 1
+
+
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    settle = settings.notes.reload_interval_s + 5 if args.settle is None else args.settle
+    report = asyncio.run(
+        rotate_keys(settings, resume=args.resume, batch_size=args.batch_size, settle_s=settle)
+    )
+    print(
+        f"notes re-wrapped under {report.target}: {report.rewrapped} in {report.seconds:.2f} s "
+        f"({report.rate:.0f}/s), {report.skipped} changed meanwhile, {report.remaining} left"
+    )
+    if report.remaining:
+        print("run `liaison keys rotate --resume` to re-wrap the rest")
+        return 1
+    return 0
+
+
+async def rotate_keys(
+    settings: Settings,
+    *,
+    resume: bool = False,
+    batch_size: int = 100,
+    max_batches: int | None = None,
+    settle_s: float = 0.0,
+) -> RotationReport:
+    """``liaison keys rotate``: add a key (saved before use) unless resuming, then re-wrap."""
+    async with open_services(settings) as svc:
+        keys = svc.notes_keys
+        ring = await keys.reload()
+        if not resume:
+            if keys.path is None:
+                raise LiaisonError(
+                    "The key ring comes from LIAISON_NOTES__KEYRING: publish a ring with a new "
+                    "current key to every server, then run `liaison keys rotate --resume`."
+                )
+            ring = ring.with_new_key()
+            await asyncio.to_thread(ring.save, keys.path)
+            await keys.reload()
+        store = NoteStore(keys)
+        report = await rewrap_all(
+            svc.db, store, ring, batch_size=batch_size, max_batches=max_batches
+        )
+        if settle_s > 0 and not report.interrupted:
+            # Servers that had not reloaded the ring yet may have sealed notes under the old
+            # key meanwhile: they have reloaded by now, so one more sweep catches those.
+            await asyncio.sleep(settle_s)
+            sweep = await rewrap_all(svc.db, store, ring, batch_size=batch_size)
+            report.rewrapped += sweep.rewrapped
+            report.skipped = sweep.skipped
+            report.remaining = sweep.remaining
+        await svc.audit.record(
+            Event(
+                Action.KEYS_ROTATE,
+                Actor.system(),
+                target=f"kek:{ring.current_id}",
+                detail={
+                    "resumed": resume,
+                    "rewrapped": report.rewrapped,
+                    "remaining": report.remaining,
+                },
+            )
+        )
+    return report
 
 
 if __name__ == "__main__":

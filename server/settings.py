@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from server.auth.roles import Role
+from server.record.demographics import normalise_language
 from signaling.ice import IceSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +111,26 @@ class PathSettings(_Section):
     var_dir: Path = Path("var")
 
 
+class ClinicSettings(_Section):
+    # The language the clinic's clinicians speak, as a BCP-47 tag ("en", "es"). A patient whose
+    # preferred language differs gets an interpreter link proposed for their visits.
+    language: str = "en"
+
+    @field_validator("language")
+    @classmethod
+    def _language_tag(cls, value: str) -> str:
+        return normalise_language(value)
+
+
+class VisitSettings(_Section):
+    # A join link stays valid until the visit's scheduled end plus this grace period.
+    link_grace_minutes: int = Field(default=60, ge=0, le=24 * 60)
+    # Wrong dates of birth a link holder may enter before the link is locked.
+    identity_attempts: int = Field(default=5, ge=1, le=20)
+    # The cookie that carries a link holder's short-lived visit session.
+    cookie_name: str = "liaison_visit"
+
+
 class SignalingSettings(_Section):
     # A participant who drops and returns within this many seconds comes back admitted.
     reconnect_grace_s: int = Field(default=120, ge=0, le=3600)
@@ -124,6 +145,40 @@ class SignalingSettings(_Section):
     flood_strikes: int = Field(default=100, ge=1)
 
 
+class DeviceCheckSettings(_Section):
+    """The server's echo peer, which a patient's device and network check connects to."""
+
+    # Echo peers alive at once, server-wide. Each one decodes and re-encodes its caller's
+    # video, so this is bounded by CPU; past it, offers get 429 echo_busy.
+    max_peers: int = Field(default=20, ge=1, le=1000)
+    # Echo peers one user (or visit link) may hold; a newer offer ends their oldest peer.
+    max_peers_per_owner: int = Field(default=2, ge=1, le=10)
+    # Seconds an echo peer lives at most, connected or not.
+    max_lifetime_s: int = Field(default=60, ge=5, le=600)
+
+
+class RecordSettings(_Section):
+    """The shared patient record."""
+
+    # Minutes a break-the-glass grant lasts; the clinician states a reason each time.
+    break_glass_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    # Characters the stated reason must have at least.
+    break_glass_min_reason: int = Field(default=20, ge=5, le=500)
+
+
+class NotesSettings(_Section):
+    """The key ring that encrypts consult notes (consult_notes/keyring.py)."""
+
+    # The key file; relative paths are inside paths.var_dir. Created (0600, one fresh key) on
+    # first start when missing; `liaison keys rotate` adds keys to it.
+    key_file: Path = Path("keys/notes-keyring.json")
+    # Or the ring itself, as KeyRing.to_env_value() prints it (base64 of the key file's JSON):
+    # LIAISON_NOTES__KEYRING, or LIAISON_NOTES__KEYRING_FILE=/run/secrets/... . Wins over key_file.
+    keyring: SecretStr | None = None
+    # Seconds between checks of the key file for keys added by a rotation in another process.
+    reload_interval_s: int = Field(default=30, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid", frozen=True
@@ -136,8 +191,13 @@ class Settings(BaseSettings):
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
+    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
+    visits: VisitSettings = Field(default_factory=VisitSettings)
     signaling: SignalingSettings = Field(default_factory=SignalingSettings)
     ice: IceSettings = Field(default_factory=IceSettings)
+    device_check: DeviceCheckSettings = Field(default_factory=DeviceCheckSettings)
+    record: RecordSettings = Field(default_factory=RecordSettings)
+    notes: NotesSettings = Field(default_factory=NotesSettings)
 
 
 def load_settings(
@@ -228,9 +288,13 @@ def _resolve_paths(settings: Settings, root: Path) -> Settings:
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
         url = prefix + str(root / url[len(prefix) :])
+    key_file = settings.notes.key_file
+    if not key_file.is_absolute():
+        key_file = var_dir / key_file
     return settings.model_copy(
         update={
             "paths": settings.paths.model_copy(update={"var_dir": var_dir}),
             "database": settings.database.model_copy(update={"url": url}),
+            "notes": settings.notes.model_copy(update={"key_file": key_file}),
         }
     )

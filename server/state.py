@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from consult_notes.store import KeySource, NoteStore
+from server.audit import AuditLog
 from server.auth.passwords import Passwords
 from server.auth.principal import Principal
 from server.auth.service import AuthService
@@ -18,7 +20,19 @@ from server.auth.users import UserService
 from server.clock import Clock, utc_now
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import ensure_current
+from server.record.break_glass import BreakGlassService
+from server.record.chart import RecordService
+from server.record.export import ExportService
+from server.record.guard import RecordGuard
+from server.record.notes import NoteService
+from server.record.patients import PatientService
+from server.record.screening_service import ScreeningService
 from server.settings import Settings
+from server.visits.events import VisitEvents
+from server.visits.join import JoinService
+from server.visits.participants import VisitParticipantIdentity
+from server.visits.service import VisitService
+from signaling.echo import EchoPeers
 
 
 @dataclass
@@ -32,6 +46,22 @@ class Services:
     users: UserService
     throttle: LoginThrottle
     auth: AuthService
+    patients: PatientService
+    # Hooks the signaling server registers to hear of link and visit changes made over HTTP.
+    visit_events: VisitEvents
+    visits: VisitService
+    # The join page's side: link exchange, the steps, and resolve_visit_session for sockets.
+    visit_join: JoinService
+    echo: EchoPeers
+    # The audit trail's writer (one group-commit flusher per process).
+    audit: AuditLog
+    # The shared record (server/record) and the consult notes' key ring.
+    record: RecordService
+    screenings: ScreeningService
+    break_glass: BreakGlassService
+    notes: NoteService
+    export: ExportService
+    notes_keys: KeySource
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -41,6 +71,8 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 SESSION_TOKEN = web.RequestKey("session_token", str)
 # Set by a handler to change the cookie: a token to set it, "" to clear it.
 NEW_SESSION_TOKEN = web.RequestKey("new_session_token", str)
+# A visit-link holder, on endpoints that allow visit sessions and were called with one.
+VISIT_HOLDER = web.RequestKey("visit_holder", VisitParticipantIdentity)
 
 
 def services(request: web.Request) -> Services:
@@ -60,15 +92,30 @@ async def open_services(
     Used by the web app's cleanup context and by command-line tasks that work offline.
     """
     engine = create_engine(settings.database)
+    # No I/O until an offer arrives; closed below, before the engine.
+    echo = EchoPeers(
+        max_peers=settings.device_check.max_peers,
+        max_peers_per_owner=settings.device_check.max_peers_per_owner,
+        max_lifetime_s=settings.device_check.max_lifetime_s,
+    )
+    audit: AuditLog | None = None
     try:
         if check_schema:
             await ensure_current(engine)
         db = session_factory(engine)
+        audit = AuditLog(db, clock)
+        await audit.start()
         passwords = Passwords(settings.passwords)
         sessions = SessionService(db, settings.sessions, clock)
         users = UserService(db, passwords, sessions, settings.security, clock)
         throttle = LoginThrottle(db, settings.security, clock)
-        auth = AuthService(db, passwords, sessions, users, throttle, settings.security, clock)
+        auth = AuthService(
+            db, passwords, sessions, users, throttle, settings.security, clock, audit
+        )
+        visit_events = VisitEvents()
+        notes_keys = await KeySource.open(settings.notes)
+        guard = RecordGuard(db, clock, audit)
+        notes = NoteService(guard, NoteStore(notes_keys))
         yield Services(
             settings=settings,
             clock=clock,
@@ -79,6 +126,22 @@ async def open_services(
             users=users,
             throttle=throttle,
             auth=auth,
+            patients=PatientService(db, clock, audit),
+            visit_events=visit_events,
+            visits=VisitService(db, settings, clock, visit_events, audit),
+            visit_join=JoinService(db, settings.visits, clock, throttle, visit_events, audit),
+            echo=echo,
+            audit=audit,
+            record=RecordService(guard),
+            screenings=ScreeningService(guard),
+            break_glass=BreakGlassService(guard, settings.record),
+            notes=notes,
+            export=ExportService(guard, notes, settings.server.public_url),
+            notes_keys=notes_keys,
         )
     finally:
+        await echo.close()
+        if audit is not None:
+            # Writes what is still queued; before the engine goes.
+            await audit.close()
         await engine.dispose()

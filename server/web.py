@@ -8,7 +8,16 @@ from aiohttp import web
 
 # Paths the browser app routes itself; each gets index.html. The app reads the rest of the
 # location (and the join token in the fragment, which never reaches the server) on its own.
-APP_PAGES = ("/", "/login", "/home", "/join", "/visit/{tail:.*}", "/admin", "/settings/security")
+APP_PAGES = (
+    "/",
+    "/login",
+    "/home",
+    "/join",
+    "/visit/{tail:.*}",
+    "/device-check",
+    "/admin",
+    "/settings/security",
+)
 
 NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Liaison</title>
 <body><main><h1>Liaison</h1><p>The web client has not been built yet. Run
@@ -24,8 +33,17 @@ def add_web_client_routes(app: web.Application, dist: Path) -> None:
             return web.Response(text=NOT_BUILT, content_type="text/html", status=503)
         return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
 
+    assets = (dist / "assets").resolve()
+
+    async def asset(request: web.Request) -> web.StreamResponse:
+        # Looked up per request, so a client built after the server started is served too.
+        path = (assets / request.match_info["name"]).resolve()
+        if not path.is_relative_to(assets) or not path.is_file():
+            raise web.HTTPNotFound()
+        # index.html links assets with ?v=<content hash>: such a URL never changes content.
+        cache = "public, max-age=31536000, immutable" if "v" in request.query else "no-cache"
+        return web.FileResponse(path, headers={"Cache-Control": cache})
+
     for path in APP_PAGES:
         app.router.add_get(path, page)
-    assets = dist / "assets"
-    if assets.is_dir():
-        app.router.add_static("/assets/", assets, append_version=False)
+    app.router.add_get("/assets/{name:[A-Za-z0-9._-]+}", asset)

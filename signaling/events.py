@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+NAMESPACE = "/rtc"
+
 # Client -> server
 ROOM_JOIN = "room:join"
 ROOM_LEAVE = "room:leave"
@@ -63,9 +65,9 @@ class SessionDescription(_Event):
 
 class IceCandidate(_Event):
     candidate: str = Field(max_length=1_000)
-    sdpMid: str | None = Field(default=None, max_length=64)  # noqa: N815 - the WebRTC name
-    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)  # noqa: N815
-    usernameFragment: str | None = Field(default=None, max_length=256)  # noqa: N815
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+    usernameFragment: str | None = Field(default=None, max_length=256)
 
 
 class Signal(_Event):

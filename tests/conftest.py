@@ -3,6 +3,9 @@ app on 127.0.0.1, and personas that sign in."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +41,35 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ=env)
 
 
+_template_db: Path | None = None
+
+
 async def migrate(settings: Settings) -> None:
-    engine = create_engine(settings.database)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    """Give the test's SQLite file the current schema: a copy of one database migrated once
+    per test run (running every migration for every test would dominate the suite's time)."""
+    global _template_db
+    if _template_db is None:
+        template = Path(tempfile.mkdtemp(prefix="liaison-template-")) / "template.db"
+        engine = create_engine(
+            make_settings(template.parent).database.model_copy(
+                update={"url": f"sqlite+aiosqlite:///{template}"}
+            )
+        )
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()  # closing the last connection checkpoints the WAL
+        _template_db = template
+    target = Path(settings.database.url.split("///", 1)[1])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_template_db, target)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @pytest.fixture
@@ -92,11 +118,15 @@ async def make_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[AppFactory
     async def factory(
         settings: Settings | None = None, **overrides: Any
     ) -> TestClient[web.Request, web.Application]:
+        # The server's own address is its public URL, so that browsers and socket clients
+        # sending an Origin header are same-origin, as behind a real deployment's proxy.
+        port = free_port()
+        overrides.setdefault("LIAISON_SERVER__PUBLIC_URL", f"http://127.0.0.1:{port}")
         settings = settings or make_settings(tmp_path, **overrides)
         await migrate(settings)
         app = create_app(settings, clock=clock)
         client: TestClient[web.Request, web.Application] = TestClient(
-            TestServer(app, host="127.0.0.1")
+            TestServer(app, host="127.0.0.1", port=port)
         )
         await client.start_server()
         clients.append(client)

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from server.api.routing import Api
 from server.auth.roles import Role
 from server.db.models import User
-from server.errors import NotFound
-from server.state import services
+from server.errors import Conflict, NotFound
+from server.state import principal, services
 
 api = Api()
 ADMIN = frozenset({Role.ADMIN.value})
@@ -41,6 +41,9 @@ class CreateUserRequest(BaseModel):
 class RolePolicyOut(BaseModel):
     role: Role
     totp_required: bool
+    required_by_configuration: bool = Field(
+        description="security.totp_required_roles requires it; only the configuration can lift it."
+    )
 
 
 class RolePoliciesOut(BaseModel):
@@ -105,7 +108,10 @@ async def create_user(request: web.Request, body: CreateUserRequest) -> AdminUse
     errors=(404,),
 )
 async def disable_user(request: web.Request) -> AdminUserOut:
-    return user_out(await services(request).users.set_disabled(_user_id(request), True))
+    user_id = _user_id(request)
+    if user_id == principal(request).user_id:
+        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+    return user_out(await services(request).users.set_disabled(user_id, True))
 
 
 @api.route(
@@ -142,9 +148,14 @@ async def reset_totp(request: web.Request) -> None:
     roles=ADMIN,
 )
 async def list_role_policies(request: web.Request) -> RolePoliciesOut:
-    policies = await services(request).users.role_policies()
+    svc = services(request)
+    policies = await svc.users.role_policies()
+    forced = svc.settings.security.totp_required_roles
     return RolePoliciesOut(
-        roles=[RolePolicyOut(role=r, totp_required=v) for r, v in policies.items()]
+        roles=[
+            RolePolicyOut(role=r, totp_required=v, required_by_configuration=r in forced)
+            for r, v in policies.items()
+        ]
     )
 
 
@@ -164,5 +175,15 @@ async def set_role_policy(request: web.Request, body: RolePolicyRequest) -> Role
     except ValueError:
         raise NotFound("no such role", code="role_not_found") from None
     svc = services(request)
+    forced = role in svc.settings.security.totp_required_roles
+    if forced and not body.totp_required:
+        raise Conflict(
+            "The server's configuration requires a second factor for this role.",
+            code="required_by_configuration",
+        )
     await svc.users.set_role_policy(role, body.totp_required)
-    return RolePolicyOut(role=role, totp_required=(await svc.users.role_policies())[role])
+    return RolePolicyOut(
+        role=role,
+        totp_required=(await svc.users.role_policies())[role],
+        required_by_configuration=forced,
+    )

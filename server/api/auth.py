@@ -32,6 +32,7 @@ class SessionOut(BaseModel):
     enrolment_required: bool = Field(
         description="A second factor must be set up before anything else can be used."
     )
+    totp_enrolled: bool = Field(description="The account has a TOTP second factor set up.")
     idle_timeout_s: int
 
 
@@ -52,6 +53,7 @@ def session_out(request: web.Request, who: Principal) -> SessionOut:
         ),
         csrf_token=who.csrf_token,
         enrolment_required=who.enrolment_pending,
+        totp_enrolled=who.totp_enrolled,
         idle_timeout_s=services(request).sessions.idle_timeout_for(who.role),
     )
 

@@ -41,6 +41,8 @@ class Endpoint:
     # second factor is still being enrolled.
     public: bool = False
     allow_enrolment: bool = False
+    # Also open to a visit-link holder's session (the patient's join page), without an account.
+    allow_visit_session: bool = False
     roles: frozenset[str] | None = None
     errors: tuple[int, ...] = ()
 
@@ -63,6 +65,7 @@ class Api:
         status: int = 200,
         public: bool = False,
         allow_enrolment: bool = False,
+        allow_visit_session: bool = False,
         roles: frozenset[str] | None = None,
         errors: tuple[int, ...] = (),
     ) -> Callable[[EndpointHandler], EndpointHandler]:
@@ -79,6 +82,7 @@ class Api:
                     status=status,
                     public=public,
                     allow_enrolment=allow_enrolment,
+                    allow_visit_session=allow_visit_session,
                     roles=roles,
                     errors=errors,
                 )

@@ -15,4 +15,5 @@ class Principal:
     role: Role
     session_id: int
     enrolment_pending: bool
+    totp_enrolled: bool
     csrf_token: str

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.audit import Action, Actor, AuditLog, Event, LoginFailure, Outcome
 from server.auth import totp
 from server.auth.passwords import Passwords
 from server.auth.principal import Principal
 from server.auth.roles import Role
 from server.auth.sessions import SessionService
 from server.auth.throttle import LoginThrottle
+from server.auth.tokens import token_hash
 from server.auth.users import UserService, normalise_username
 from server.clock import Clock
 from server.db.models import LoginSession, User
-from server.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from server.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from server.settings import SecuritySettings
 
 log = logging.getLogger("liaison.auth")
@@ -39,6 +42,7 @@ class AuthService:
         throttle: LoginThrottle,
         security: SecuritySettings,
         clock: Clock,
+        audit: AuditLog,
     ) -> None:
         self._db = db
         self._passwords = passwords
@@ -47,21 +51,30 @@ class AuthService:
         self._throttle = throttle
         self._security = security
         self._clock = clock
+        self._audit = audit
 
     async def login(
         self, username: str, password: str, totp_code: str | None, address: str
     ) -> tuple[str, Principal]:
         """Check credentials and open a session; returns the cookie token and the principal."""
         username = normalise_username(username)
-        await self._throttle.check(username, address)
+        try:
+            await self._throttle.check(username, address)
+        except TooManyRequests:
+            async with self._db() as db:
+                user = await self._users.by_username(db, username)
+            await self._audit.record(_login_failed(user, address, LoginFailure.THROTTLED))
+            raise
         async with self._db() as db:
             user = await self._users.by_username(db, username)
         if not await self._passwords.verify(user.password_hash if user else None, password):
             await self._throttle.record_failure(username, address)
+            await self._audit.record(_login_failed(user, address, LoginFailure.CREDENTIALS))
             log.info("login failed", extra={"reason": "credentials"})
             raise Unauthenticated("Wrong username or password.", code="invalid_credentials")
         assert user is not None
         if user.disabled_at is not None:
+            await self._audit.record(_login_failed(user, address, LoginFailure.DISABLED))
             raise Forbidden(
                 "This account is disabled. Ask your administrator.", code="account_disabled"
             )
@@ -71,30 +84,46 @@ class AuthService:
             assert user is not None
             enrolled = user.totp_enabled_at is not None
             required = await self._users.totp_required(db, Role(user.role))
+            # The audit event of a failure is written after this transaction, never inside it.
+            totp_failure: str | None = None  # "missing" | "wrong"
             if enrolled:
                 if not totp_code:
-                    raise Unauthenticated(
-                        "Enter the 6-digit code from your authenticator app.", code="totp_required"
-                    )
-                assert user.totp_secret is not None
-                step = totp.accepted_step(
-                    user.totp_secret, totp_code, self._clock(), user.totp_last_step
-                )
-                if step is None:
-                    failed = True
+                    totp_failure = "missing"
                 else:
-                    failed = False
-                    user.totp_last_step = step
-            else:
-                failed = False
-            if not failed:
+                    assert user.totp_secret is not None
+                    step = totp.accepted_step(
+                        user.totp_secret, totp_code, self._clock(), user.totp_last_step
+                    )
+                    if step is None:
+                        totp_failure = "wrong"
+                    else:
+                        user.totp_last_step = step
+            if totp_failure is None:
                 if self._passwords.needs_rehash(user.password_hash):
                     user.password_hash = await self._passwords.hash(password)
                 await self._throttle.clear_account(db, username)
                 token, session = await self._sessions.open(
                     db, user, address, enrolment_pending=required and not enrolled
                 )
-        if failed:
+                # In the session's own transaction: a session exists only with its login event.
+                await self._audit.record_in(
+                    db,
+                    Event(
+                        Action.LOGIN,
+                        Actor.user(user.id, user.role),
+                        target=f"session:{session.id}",
+                        client_address=address,
+                    ),
+                )
+        if totp_failure is not None:
+            await self._audit.record(
+                _login_failed(user, address, LoginFailure.TOTP, totp=totp_failure)
+            )
+        if totp_failure == "missing":
+            raise Unauthenticated(
+                "Enter the 6-digit code from your authenticator app.", code="totp_required"
+            )
+        if totp_failure == "wrong":
             await self._throttle.record_failure(username, address)
             log.info("login failed", extra={"reason": "totp", "user_id": user.id})
             raise Unauthenticated(
@@ -103,8 +132,26 @@ class AuthService:
         log.info("login", extra={"user_id": user.id, "session_id": session.id})
         return token, await self._sessions.resolve(token)
 
-    async def logout(self, token: str) -> None:
+    async def logout(self, token: str, address: str | None = None) -> None:
+        async with self._db() as db:
+            found = (
+                await db.execute(
+                    select(LoginSession.id, User.id, User.role)
+                    .join(User, LoginSession.user_id == User.id)
+                    .where(LoginSession.token_hash == token_hash(token))
+                )
+            ).first()
         await self._sessions.revoke(token, reason="logout")
+        if found is not None:
+            session_id, user_id, role = found
+            await self._audit.record(
+                Event(
+                    Action.LOGOUT,
+                    Actor.user(user_id, role),
+                    target=f"session:{session_id}",
+                    client_address=address,
+                )
+            )
 
     async def begin_enrolment(self, principal: Principal) -> Enrolment:
         """Give the user a fresh secret to scan; it takes effect once a code confirms it."""
@@ -151,3 +198,14 @@ class AuthService:
             user.totp_enabled_at = None
             user.totp_last_step = None
             await self._sessions.revoke_all(db, user_id, reason="totp_reset")
+
+
+def _login_failed(user: User | None, address: str, reason: LoginFailure, **detail: str) -> Event:
+    # Never the username typed: for an unknown account it may be anything (even a password).
+    return Event(
+        Action.LOGIN_FAILED,
+        Actor.user(user.id, user.role) if user is not None else Actor.anonymous(),
+        outcome=Outcome.DENIED,
+        client_address=address,
+        detail={"reason": reason.value, **detail},
+    )

@@ -95,6 +95,7 @@ class SessionService:
             role=Role(user.role),
             session_id=session.id,
             enrolment_pending=session.enrolment_pending,
+            totp_enrolled=user.totp_enabled_at is not None,
             csrf_token=csrf_token_for(token),
         )
 

@@ -20,7 +20,8 @@ def provisioning_uri(secret: str, username: str, issuer: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    return segno.make(uri, error="m").svg_inline(scale=4, border=2)
+    # A 4-module quiet zone is what scanners expect; the viewBox lets the page scale it.
+    return segno.make(uri, error="m").svg_inline(scale=4, border=4, omitsize=True)
 
 
 def accepted_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -82,6 +82,10 @@ class UserService:
             if user is None:
                 raise NotFound("no such user", code="user_not_found")
             if disabled and user.disabled_at is None:
+                if user.role == Role.ADMIN.value and await self._active_admins(db) <= 1:
+                    raise Conflict(
+                        "This is the last active admin account.", code="last_admin"
+                    )
                 user.disabled_at = self._clock()
                 await self._sessions.revoke_all(db, user.id, reason="disabled")
             elif not disabled:
@@ -90,6 +94,12 @@ class UserService:
             for hook in self.on_disable:
                 await hook(user_id)
         return user
+
+    async def _active_admins(self, db: AsyncSession) -> int:
+        count = await db.scalar(
+            select(func.count()).where(User.role == Role.ADMIN.value, User.disabled_at.is_(None))
+        )
+        return int(count or 0)
 
     async def totp_required(self, db: AsyncSession, role: Role) -> bool:
         if role in self._security.totp_required_roles:

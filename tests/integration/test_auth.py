@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from server.auth.roles import Role
 from server.clock import FakeClock
 from server.db.models import User
+from server.errors import Conflict
 from server.state import SERVICES
 from tests.conftest import PASSWORD, AppFactory, SignIn
 
@@ -163,7 +164,7 @@ async def test_a_request_from_another_origin_is_refused(app_client: TestClient) 
     same = await app_client.post(
         LOGIN,
         json={"username": "dr.rivera", "password": PASSWORD},
-        headers={"Origin": "http://127.0.0.1:8080"},
+        headers={"Origin": str(app_client.make_url("")).rstrip("/")},
     )
     assert same.status == 200
 
@@ -304,7 +305,11 @@ async def test_an_admin_can_require_a_second_factor_for_a_role(sign_in: SignIn) 
     admin = await sign_in(Role.ADMIN)
     put = await admin.put("/api/v1/admin/roles/pcp", json={"totp_required": True})
     assert put.status == 200
-    assert (await put.json()) == {"role": "pcp", "totp_required": True}
+    assert (await put.json()) == {
+        "role": "pcp",
+        "totp_required": True,
+        "required_by_configuration": False,
+    }
     pcp = await sign_in(Role.PCP)
     blocked = await pcp.get("/api/v1/admin/users")
     assert (await blocked.json())["error"]["code"] == "totp_enrolment_required"
@@ -349,3 +354,45 @@ async def test_no_log_line_contains_a_password_or_session_token(
     assert "liaison.auth" in {r.name for r in caplog.records}  # logging did happen
     for secret in (PASSWORD, "wrong password!!", token, csrf):
         assert secret not in logged
+
+
+async def test_a_role_required_by_configuration_cannot_be_lifted_by_an_admin(
+    make_app: AppFactory,
+) -> None:
+    client = await make_app(LIAISON_SECURITY__TOTP_REQUIRED_ROLES='["pcp"]')
+    await create_user(client, "root", Role.ADMIN)
+    login = await client.post(LOGIN, json={"username": "root", "password": PASSWORD})
+    csrf = (await login.json())["csrf_token"]
+    lift = await client.put(
+        "/api/v1/admin/roles/pcp", json={"totp_required": False}, headers={"X-CSRF-Token": csrf}
+    )
+    assert lift.status == 409
+    assert (await lift.json())["error"]["code"] == "required_by_configuration"
+    roles = await (await client.get("/api/v1/admin/roles")).json()
+    assert {"role": "pcp", "totp_required": True, "required_by_configuration": True} in roles[
+        "roles"
+    ]
+
+
+async def test_an_admin_cannot_disable_themselves(sign_in: SignIn) -> None:
+    admin = await sign_in(Role.ADMIN, "root")
+    refused = await admin.post(f"/api/v1/admin/users/{admin.user_id}/disable")
+    assert refused.status == 409
+    assert (await refused.json())["error"]["code"] == "cannot_disable_self"
+
+
+async def test_the_last_active_admin_cannot_be_disabled(
+    app_client: TestClient, sign_in: SignIn  # type: ignore[type-arg]
+) -> None:
+    first = await sign_in(Role.ADMIN, "root")
+    second = await sign_in(Role.ADMIN, "second")
+    assert (await second.post(f"/api/v1/admin/users/{first.user_id}/disable")).status == 200
+    users = app_client.app[SERVICES].users
+    with pytest.raises(Conflict) as refused:
+        await users.set_disabled(second.user_id, True)
+    assert refused.value.code == "last_admin"
+
+
+async def test_the_session_says_whether_a_second_factor_is_set_up(sign_in: SignIn) -> None:
+    alice = await sign_in(Role.PSYCHIATRIST)
+    assert (await (await alice.get(SESSION)).json())["totp_enrolled"] is False

@@ -6,10 +6,13 @@
 
 import { App } from "./app.js";
 import { adminPage } from "./pages/admin.js";
-import { forbiddenPage, joinPage, notFoundPage } from "./pages/fallbacks.js";
+import { deviceCheckPage } from "./pages/device-check.js";
+import { forbiddenPage, notFoundPage } from "./pages/fallbacks.js";
 import { homePage } from "./pages/home.js";
+import { joinPage } from "./pages/join.js";
 import { loginPage } from "./pages/login.js";
 import { securityPage } from "./pages/security.js";
+import { visitPage } from "./pages/visit.js";
 
 /** @type {{path: string, page: import('./app.js').Page}[]} */
 const ROUTES = [
@@ -18,7 +21,8 @@ const ROUTES = [
   { path: "/admin", page: adminPage },
   { path: "/settings/security", page: securityPage },
   { path: "/join", page: joinPage },
-  { path: "/visit/:visitId", page: notFoundPage },
+  { path: "/device-check", page: deviceCheckPage },
+  { path: "/visit/:visitId", page: visitPage },
   // "/" is redirected by the app (to /home or /login); listed so links to it stay in the app.
   { path: "/", page: notFoundPage },
 ];

@@ -49,6 +49,11 @@ export const HOME_SECTIONS = {
   ],
   pcp: [
     {
+      id: "visits",
+      title: "Today's visits",
+      empty: "Your video visits for today will appear here, with who is in the waiting room.",
+    },
+    {
       id: "ask",
       title: "Ask a psychiatrist",
       empty:
@@ -74,6 +79,11 @@ export const HOME_SECTIONS = {
     },
   ],
   care_manager: [
+    {
+      id: "visits",
+      title: "Today's visits",
+      empty: "Video visits you take part in today will appear here.",
+    },
     {
       id: "caseload",
       title: "Caseload",

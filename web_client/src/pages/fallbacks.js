@@ -1,5 +1,5 @@
-// Pages for locations the app cannot serve: unknown paths, pages the user's role may not
-// open, and the patient join flow that comes with video visits.
+// Pages for locations the app cannot serve: unknown paths and pages the user's role may not
+// open.
 
 import { h } from "../dom.js";
 
@@ -46,19 +46,6 @@ export const forbiddenPage = {
       "This page isn't available to you",
       "Your account's role doesn't include this page. If you need it, ask your Liaison administrator.",
       { href: "/home", text: "Go to your home page" },
-    );
-  },
-};
-
-/** Placeholder until the join flow (issue 3) lands. @type {import('../app.js').Page} */
-export const joinPage = {
-  title: "Join a visit",
-  access: "public",
-  layout: "bare",
-  render() {
-    return simple(
-      "Join your video visit",
-      "Joining visits from a link is not available on this Liaison server yet. Please contact your clinic: they can tell you how your visit will take place.",
     );
   },
 };

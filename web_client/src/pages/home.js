@@ -3,6 +3,10 @@
 
 import { h } from "../dom.js";
 import { HOME_SECTIONS, roleLabel } from "../roles.js";
+import { todaysVisits } from "../visit/today.js";
+
+// Roles whose "visits" section lists today's video visits (the visits API is theirs).
+const VISIT_ROLES = new Set(["psychiatrist", "pcp", "therapist", "care_manager"]);
 
 /** @type {import('../app.js').Page} */
 export const homePage = {
@@ -49,7 +53,9 @@ export const homePage = {
         "div",
         { class: "sections" },
         sections.map((section) =>
-          h(
+          section.id === "visits" && VISIT_ROLES.has(user.role)
+            ? todaysVisits(ctx, section)
+            : h(
             "section",
             { class: "card section", "aria-labelledby": `section-${section.id}` },
             h("h2", { id: `section-${section.id}`, class: "section__title", text: section.title }),

@@ -1,0 +1,402 @@
+"""The `/rtc` socket.io namespace: authenticate, validate, authorise, call the room machine.
+
+Handlers are thin. Each client event is rate-limited per socket, parsed into its pydantic model
+(signaling/events.py), and answered with an ack ``{ok: true, ...}`` or
+``{ok: false, error: {code, message}}``. Room decisions are made by the pure state machine in
+signaling/rooms.py, applied through the room store (which keeps the state in the database, so
+any server process may handle any event); the effects it returns become emits here.
+
+What this process keeps in memory is only about its own sockets: who each one is, which visit
+it joined and its rate-limit bucket. None of it decides anything another process needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from server.clock import Clock
+from server.errors import Forbidden, LiaisonError, NotFound
+from server.settings import Settings
+from signaling import events as ev
+from signaling import rooms
+from signaling.ice import ice_servers
+from signaling.identity import Identity
+from signaling.limits import FloodGuard, TokenBucket
+from signaling.room_store import RoomStore, RosterSource, authorise_join, with_invite
+
+log = logging.getLogger("liaison.signaling")
+
+NAMESPACE = ev.NAMESPACE
+
+Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
+
+
+@dataclass
+class SocketState:
+    identity: Identity
+    guard: FloodGuard
+    visit_id: int | None = None
+    last_touch: float = field(default_factory=time.monotonic)
+
+
+Handler = Callable[["RtcNamespace", str, SocketState, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    model: type[BaseModel]
+    handler: Handler
+
+
+class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(
+        self,
+        settings: Settings,
+        identify: Identify,
+        store: RoomStore,
+        roster: RosterSource,
+        clock: Clock,
+    ) -> None:
+        super().__init__(NAMESPACE)
+        self.settings = settings
+        self.identify = identify
+        self.store = store
+        self.roster = roster
+        self.clock = clock
+        self.sockets: dict[str, SocketState] = {}
+
+    # --- connection life ---------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin not in self.settings.server.origins:
+            raise refuse_connection(
+                Forbidden("Connections from other sites are refused.", code="bad_origin")
+            )
+        try:
+            identity = await self.identify(environ)
+        except LiaisonError as exc:
+            raise refuse_connection(exc) from None
+        cfg = self.settings.signaling
+        guard = FloodGuard(TokenBucket(cfg.events_per_second, cfg.event_burst), cfg.flood_strikes)
+        self.sockets[sid] = SocketState(identity, guard)
+        if identity.user_id is not None:
+            await self.enter_room(sid, user_room(identity.user_id))
+        log.info("socket connected", extra={"participant": identity.participant_id})
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        state = self.sockets.pop(sid, None)
+        if state is None or state.visit_id is None:
+            return
+        try:
+            await self.apply(state.visit_id, lambda s, now: rooms.disconnect(s, sid, now))
+        except LiaisonError:
+            log.info("disconnect from a closed room", extra={"visit_id": state.visit_id})
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        sid = args[0]
+        data = args[1] if len(args) > 1 else None
+        state = self.sockets.get(sid)
+        if state is None:
+            return ev.refused("not_connected", "Reconnect and try again.")
+        if not state.guard.admit(time.monotonic()):
+            if state.guard.exhausted:
+                log.warning(
+                    "flooding socket disconnected",
+                    extra={"participant": state.identity.participant_id},
+                )
+                await self.disconnect(sid)
+            return ev.refused("rate_limited", "Too many messages; slow down.")
+        spec = EVENTS.get(event)
+        if spec is None:
+            return ev.refused("unknown_event", f"Unknown event {event[:40]!r}.")
+        try:
+            payload = spec.model.model_validate({} if data is None else data)
+        except ValidationError as exc:
+            first = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "message"
+            return ev.refused("invalid_event", f"{where}: {first['msg']}")
+        try:
+            return await spec.handler(self, sid, state, payload)
+        except LiaisonError as exc:
+            return {"ok": False, "error": exc.to_dict()}
+        except Exception:
+            log.exception("event handler failed", extra={"event": event})
+            return ev.refused("internal_error", "Something went wrong on our side.")
+
+    # --- room plumbing -------------------------------------------------------------------------
+
+    async def apply(
+        self, visit_id: int, transition: Callable[[rooms.RoomState, datetime], rooms.Transition]
+    ) -> rooms.Transition:
+        result = await self.store.apply(visit_id, transition)
+        await self.emit_effects(visit_id, result.effects)
+        return result
+
+    async def emit_effects(self, visit_id: int, effects: list[rooms.Effect]) -> None:
+        for effect in effects:
+            match effect:
+                case rooms.Joined(conn_id=conn, you=you, peers=peers):
+                    await self.emit(
+                        ev.ROOM_JOINED, self.joined_payload(visit_id, conn, you, peers), to=conn
+                    )
+                case rooms.Waiting(conn_id=conn, since=since, returned=returned):
+                    await self.emit(
+                        ev.ROOM_WAITING,
+                        {"visit_id": visit_id, "since": since.isoformat(), "returned": returned},
+                        to=conn,
+                    )
+                case rooms.PeerJoined(to=to, peer=peer):
+                    await self.emit(
+                        ev.PEER_JOINED, {"visit_id": visit_id, "peer": peer_dict(peer)}, to=list(to)
+                    )
+                case rooms.PeerLeft(to=to, participant_id=pid, conn_id=conn, reason=reason):
+                    await self.emit(
+                        ev.PEER_LEFT,
+                        {
+                            "visit_id": visit_id,
+                            "participant_id": pid,
+                            "conn_id": conn,
+                            "reason": reason.value,
+                        },
+                        to=list(to),
+                    )
+                case rooms.LobbyUpdate(to=to, waiting=waiting):
+                    await self.emit(
+                        ev.LOBBY_UPDATE,
+                        {"visit_id": visit_id, "waiting": [lobby_dict(w) for w in waiting]},
+                        to=list(to),
+                    )
+                case rooms.Replaced(conn_id=conn):
+                    await self.emit(ev.ROOM_REPLACED, {"visit_id": visit_id}, to=conn)
+                    self._forget_room(conn)
+                case rooms.Removed(conn_id=conn, reason=reason):
+                    await self.emit(
+                        ev.ROOM_REMOVED, {"visit_id": visit_id, "reason": reason}, to=conn
+                    )
+                    self._forget_room(conn)
+                case rooms.VisitEnded(to=to, status=status):
+                    await self.emit(
+                        ev.VISIT_ENDED, {"visit_id": visit_id, "status": status.value}, to=list(to)
+                    )
+                    for conn in to:
+                        self._forget_room(conn)
+
+    def _forget_room(self, conn: str) -> None:
+        # Only a socket of this process can be forgotten here; others learn it from their event.
+        state = self.sockets.get(conn)
+        if state is not None:
+            state.visit_id = None
+
+    def joined_payload(
+        self, visit_id: int, conn: str, you: rooms.Peer, peers: tuple[rooms.Peer, ...]
+    ) -> dict[str, Any]:
+        servers = ice_servers(self.settings.ice, you.participant_id.replace(":", "-"), self.clock())
+        return {
+            "visit_id": visit_id,
+            "you": peer_dict(you),
+            "peers": [peer_dict(p) for p in peers],
+            "ice_servers": [s.model_dump(exclude_none=True) for s in servers],
+        }
+
+    async def room_of(self, state: SocketState) -> tuple[int, rooms.RoomState]:
+        if state.visit_id is None:
+            raise NotFound("Join a visit first.", code="not_in_room")
+        return state.visit_id, await self.store.load(state.visit_id)
+
+
+def refuse_connection(error: LiaisonError) -> Exception:
+    """The client's `connect_error` gets ``{message, data: {code}}``."""
+    refusal: Exception = socketio.exceptions.ConnectionRefusedError(
+        error.message, {"code": error.code}
+    )
+    return refusal
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def peer_dict(peer: rooms.Peer) -> dict[str, Any]:
+    return {
+        "participant_id": peer.participant_id,
+        "kind": peer.kind.value,
+        "display_name": peer.display_name,
+        "conn_id": peer.conn_id,
+    }
+
+
+def lobby_dict(entry: rooms.LobbyEntry) -> dict[str, Any]:
+    return {
+        "participant_id": entry.participant_id,
+        "kind": entry.kind.value,
+        "display_name": entry.display_name,
+        "since": entry.since.isoformat(),
+    }
+
+
+# --- event handlers ----------------------------------------------------------------------------
+
+
+async def join_room(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.JoinRoom
+) -> dict[str, Any]:
+    identity = state.identity
+    if state.visit_id is not None and state.visit_id != msg.visit_id:
+        raise Forbidden("Leave your current visit first.", code="already_in_room")
+    roster = await ns.roster(msg.visit_id)
+    authorise_join(identity, msg.visit_id, roster)
+    ensure_invited = with_invite(identity, roster)
+    result = await ns.apply(
+        msg.visit_id,
+        lambda s, now: rooms.join(ensure_invited(s, now), sid, identity.participant_id, now),
+    )
+    state.visit_id = msg.visit_id
+    me = result.state.by_conn(sid)
+    presence = me.presence.value if me is not None else "absent"
+    return ev.ok(visit_id=msg.visit_id, presence=presence)
+
+
+async def leave_room(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.Empty
+) -> dict[str, Any]:
+    visit_id, _ = await ns.room_of(state)
+    await ns.apply(visit_id, lambda s, now: rooms.leave(s, sid, now))
+    state.visit_id = None
+    return ev.ok()
+
+
+async def admit(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.LobbyTarget
+) -> dict[str, Any]:
+    visit_id, _ = await ns.room_of(state)
+    by = state.identity.participant_id
+    await ns.apply(visit_id, lambda s, now: rooms.admit(s, by, msg.participant_id, now))
+    return ev.ok()
+
+
+async def deny(ns: RtcNamespace, sid: str, state: SocketState, msg: ev.LobbyDeny) -> dict[str, Any]:
+    visit_id, _ = await ns.room_of(state)
+    by, reason = state.identity.participant_id, rooms.DenyReason(msg.reason)
+    await ns.apply(visit_id, lambda s, now: rooms.deny(s, by, msg.participant_id, reason, now))
+    return ev.ok()
+
+
+async def return_to_lobby(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.LobbyTarget
+) -> dict[str, Any]:
+    visit_id, _ = await ns.room_of(state)
+    by = state.identity.participant_id
+    await ns.apply(visit_id, lambda s, now: rooms.return_to_lobby(s, by, msg.participant_id, now))
+    return ev.ok()
+
+
+async def end_visit(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.Empty
+) -> dict[str, Any]:
+    visit_id, _ = await ns.room_of(state)
+    by = state.identity.participant_id
+    await ns.apply(visit_id, lambda s, now: rooms.end(s, by, now))
+    return ev.ok()
+
+
+async def relay_signal(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.Signal
+) -> dict[str, Any]:
+    visit_id, room = await ns.room_of(state)
+    # Relayed only between two connections that are both in this room's call right now.
+    if not rooms.can_signal(room, sid, msg.to):
+        raise Forbidden("That participant is not in your call.", code="not_in_call")
+    payload: dict[str, Any] = {"from": sid, "visit_id": visit_id}
+    if msg.description is not None:
+        payload["description"] = msg.description.model_dump()
+    if msg.candidate is not None:
+        payload["candidate"] = msg.candidate.model_dump()
+    await ns.emit(ev.RTC_SIGNAL, payload, to=msg.to)
+    return ev.ok()
+
+
+async def chat(
+    ns: RtcNamespace, sid: str, state: SocketState, msg: ev.ChatMessage
+) -> dict[str, Any]:
+    visit_id, room = await ns.room_of(state)
+    members = rooms.in_call_connections(room)
+    if sid not in members:
+        raise Forbidden("Chat is open once you are in the call.", code="not_in_call")
+    message = {
+        "visit_id": visit_id,
+        "from": state.identity.participant_id,
+        "name": state.identity.display_name,
+        "text": msg.text,
+        "at": ns.clock().isoformat(),
+    }
+    await ns.emit(ev.CHAT_MESSAGE, message, to=[c for c in members if c != sid])
+    return ev.ok(at=message["at"])
+
+
+EVENTS: dict[str, EventSpec] = {
+    ev.ROOM_JOIN: EventSpec(ev.JoinRoom, join_room),
+    ev.ROOM_LEAVE: EventSpec(ev.Empty, leave_room),
+    ev.LOBBY_ADMIT: EventSpec(ev.LobbyTarget, admit),
+    ev.LOBBY_DENY: EventSpec(ev.LobbyDeny, deny),
+    ev.LOBBY_RETURN: EventSpec(ev.LobbyTarget, return_to_lobby),
+    ev.VISIT_END: EventSpec(ev.Empty, end_visit),
+    ev.RTC_SIGNAL: EventSpec(ev.Signal, relay_signal),
+    ev.CHAT_MESSAGE: EventSpec(ev.ChatMessage, chat),
+}
+
+
+async def session_sweeper(
+    ns: RtcNamespace,
+    still_valid: Callable[[list[int]], Awaitable[set[int]]],
+    touch: Callable[[list[int]], Awaitable[None]],
+    interval_s: float = 1.0,
+    touch_every_s: float = 60.0,
+) -> None:
+    """Close sockets whose login session ended (sign-out, disabled account, expiry) within
+    about a second, and count time in a call as activity for the idle timeout.
+
+    One query per interval for all of this process's sockets, whichever process revoked the
+    session, so nothing depends on the revoking process knowing where the sockets are.
+    """
+    last_touch = time.monotonic()
+    while True:
+        await asyncio.sleep(interval_s)
+        by_session: dict[int, list[str]] = {}
+        for sid, state in list(ns.sockets.items()):
+            if state.identity.session_id is not None:
+                by_session.setdefault(state.identity.session_id, []).append(sid)
+        if not by_session:
+            continue
+        try:
+            valid = await still_valid(list(by_session))
+            for session_id, sids in by_session.items():
+                if session_id not in valid:
+                    for sid in sids:
+                        with contextlib.suppress(Exception):
+                            await ns.emit(ev.SESSION_ENDED, {"reason": "session_ended"}, to=sid)
+                        await ns.disconnect(sid)
+            if time.monotonic() - last_touch >= touch_every_s:
+                in_call = [
+                    sid_session
+                    for sid_session, sids in by_session.items()
+                    if sid_session in valid
+                    and any(ns.sockets.get(s, None) and ns.sockets[s].visit_id for s in sids)
+                ]
+                if in_call:
+                    await touch(in_call)
+                last_touch = time.monotonic()
+        except Exception:
+            log.exception("session sweep failed")

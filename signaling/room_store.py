@@ -1,0 +1,178 @@
+"""Visit rooms kept in the database, changed with optimistic concurrency.
+
+Every change loads the visit's room state, applies a pure transition from signaling/rooms.py
+and saves it with ``UPDATE ... WHERE room_version = <read version>``; if another process (or
+task) saved first, nothing is written and the transition runs again on the fresh state. So the
+room is one value agreed by every server process, and no process's memory decides anything.
+
+The durable visit row follows the room in the same transaction (server/visits/lifecycle.py):
+``visits.status`` mirrors the room's status, and the Encounter is opened when the call starts
+and closed, with who attended, when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.clock import Clock
+from server.db.models import Visit
+from server.errors import Conflict, Forbidden, LiaisonError, NotFound
+from server.settings import SignalingSettings
+from server.visits.lifecycle import Attendee, RoomOutcome, record_room_outcome, save_room_state
+from server.visits.participants import ParticipantKind
+from server.visits.service import Roster
+from server.visits.status import VisitStatus
+from signaling import rooms
+from signaling.identity import Identity
+
+log = logging.getLogger("liaison.rooms")
+
+MAX_ATTEMPTS = 25
+TERMINAL_BY_HTTP = {rooms.VisitStatus.CANCELLED.value, rooms.VisitStatus.NO_SHOW.value}
+
+RosterSource = Callable[[int], Awaitable[Roster]]
+
+
+class RoomStore:
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        settings: SignalingSettings,
+        clock: Clock,
+        roster: RosterSource,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._roster = roster
+
+    async def load(self, visit_id: int) -> rooms.RoomState:
+        async with self._db() as db:
+            row = await self._row(db, visit_id)
+        state = rooms.RoomState.from_dict(json.loads(row.room_state)) if row.room_state else None
+        return state if state is not None else await self._create(visit_id)
+
+    async def apply(
+        self,
+        visit_id: int,
+        transition: Callable[[rooms.RoomState, datetime], rooms.Transition],
+    ) -> rooms.Transition:
+        """Apply a transition to the stored room; retried on a concurrent change."""
+        for _ in range(MAX_ATTEMPTS):
+            async with self._db() as db:
+                row = await self._row(db, visit_id)
+                version, durable_status, stored = row.room_version, row.status, row.room_state
+            state = (
+                rooms.RoomState.from_dict(json.loads(stored))
+                if stored
+                else await self._create(visit_id)
+            )
+            now = self._clock()
+            effects: list[rooms.Effect] = []
+            if durable_status in TERMINAL_BY_HTTP and not state.status.is_terminal:
+                # Cancelled or marked a no-show over HTTP: close the room the same way first.
+                closed = _close_like(state, durable_status, now)
+                state, effects = closed.state, list(closed.effects)
+            result = transition(state, now)
+            new_state, effects = result.state, effects + list(result.effects)
+            if stored and new_state == state:
+                return rooms.Transition(new_state, effects)  # nothing to save (a retried join)
+            if await self._save(visit_id, version, new_state):
+                return rooms.Transition(new_state, effects)
+        raise Conflict("The visit is busy; try again.", code="room_busy")
+
+    async def _row(self, db: AsyncSession, visit_id: int) -> Visit:
+        visit = await db.get(Visit, visit_id)
+        if visit is None:
+            raise NotFound("No such visit.", code="visit_not_found")
+        return visit
+
+    async def _create(self, visit_id: int) -> rooms.RoomState:
+        roster = await self._roster(visit_id)
+        state = rooms.RoomState.create(
+            visit_id,
+            {e.participant_id: e.display_name for e in roster.clinicians},
+            max_in_call=self._settings.max_in_call,
+            reconnect_grace=timedelta(seconds=self._settings.reconnect_grace_s),
+        )
+        now = self._clock()
+        for entry in roster.links:
+            state = rooms.invite(
+                state, entry.participant_id, _kind(entry.kind), entry.display_name, now
+            ).state
+        return state
+
+    async def _save(self, visit_id: int, version: int, state: rooms.RoomState) -> bool:
+        async with self._db.begin() as db:
+            if not await save_room_state(db, visit_id, version, json.dumps(state.to_dict())):
+                return False
+            await record_room_outcome(db, visit_id, _outcome(state))
+        return True
+
+
+def authorise_join(identity: Identity, visit_id: int, roster: Roster) -> None:
+    """A socket may join only its own visit's room: the visit's clinicians, and holders of
+    this visit's live links (whose pre-call steps were checked when the socket connected)."""
+    if identity.link_id is not None:
+        if identity.visit_id != visit_id:
+            raise Forbidden("Your link is for another visit.", code="not_on_visit")
+        if not any(e.participant_id == identity.participant_id for e in roster.links):
+            raise Forbidden("Your link is no longer valid.", code="link_revoked")
+        return
+    if not any(e.participant_id == identity.participant_id for e in roster.clinicians):
+        raise Forbidden("You are not on this visit.", code="not_on_visit")
+
+
+def with_invite(
+    identity: Identity, roster: Roster
+) -> Callable[[rooms.RoomState, datetime], rooms.RoomState]:
+    """Put an identity on the roster if the room has not heard of it yet (a link issued, or a
+    clinician added, after the room was created), so that joining does not depend on a hook."""
+    entries = {e.participant_id: e for e in [*roster.clinicians, *roster.links]}
+
+    def ensure(state: rooms.RoomState, now: datetime) -> rooms.RoomState:
+        if state.participant(identity.participant_id) is not None:
+            return state
+        entry = entries.get(identity.participant_id)
+        if entry is None:
+            raise Forbidden("You are not on this visit.", code="not_on_visit")
+        return rooms.invite(
+            state, entry.participant_id, _kind(entry.kind), entry.display_name, now
+        ).state
+
+    return ensure
+
+
+def _kind(kind: ParticipantKind) -> rooms.Kind:
+    return rooms.Kind(kind.value)
+
+
+def _close_like(state: rooms.RoomState, status: str, now: datetime) -> rooms.Transition:
+    try:
+        if status == rooms.VisitStatus.NO_SHOW.value:
+            return rooms.mark_no_show(state, now)
+        return rooms.cancel(state, now)
+    except LiaisonError:
+        # The room moved on (someone arrived, or the call began) between the HTTP check and
+        # now. The durable status was already written by the clinician's request, so the room
+        # closes with it rather than refusing every later change.
+        return rooms.close(state, rooms.VisitStatus(status), now)
+
+
+def _outcome(state: rooms.RoomState) -> RoomOutcome:
+    return RoomOutcome(
+        status=VisitStatus(state.status.value),
+        started_at=state.started_at,
+        ended_at=state.ended_at,
+        attendance=[
+            Attendee(
+                a.participant_id, ParticipantKind(a.kind.value), a.display_name, a.first_in_call_at
+            )
+            for a in state.attendance
+        ],
+    )

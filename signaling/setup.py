@@ -1,0 +1,137 @@
+"""Wiring the signaling server into the aiohttp app (one AsyncServer per app, never global)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server.errors import Forbidden, Unauthenticated
+from server.state import SERVICES
+from server.visits.events import VisitEvents
+from server.visits.participants import ParticipantKind
+from server.visits.status import VisitStatus
+from signaling import rooms
+from signaling.identity import Identity, cookies_from_environ
+from signaling.namespace import RtcNamespace, session_sweeper, user_room
+from signaling.room_store import RoomStore
+
+SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
+RTC = web.AppKey("rtc_namespace", RtcNamespace)
+
+
+def attach_signaling(app: web.Application) -> None:
+    from server.state import SETTINGS
+
+    settings = app[SETTINGS]
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=sorted(settings.server.origins),
+        max_http_buffer_size=settings.signaling.max_message_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app, socketio_path="/socket.io")
+    app[SOCKETIO] = sio
+
+    async def signaling_ctx(app: web.Application) -> AsyncIterator[None]:
+        svc = app[SERVICES]
+
+        async def identify(environ: dict[str, Any]) -> Identity:
+            cookies = cookies_from_environ(environ)
+            session_token = cookies.get(settings.sessions.cookie_name)
+            if session_token:
+                who = await svc.sessions.resolve(session_token)
+                if who.enrolment_pending:
+                    raise Unauthenticated(
+                        "Set up your second factor first.", code="totp_enrolment_required"
+                    )
+                return Identity(
+                    participant_id=f"user:{who.user_id}",
+                    display_name=who.display_name,
+                    role=who.role.value,
+                    user_id=who.user_id,
+                    session_id=who.session_id,
+                )
+            visit_token = cookies.get(settings.visits.cookie_name)
+            if visit_token:
+                holder = await svc.visit_join.resolve_visit_session(visit_token)
+                if not holder.ready_for_room:
+                    raise Forbidden(
+                        "Finish the steps before the waiting room.", code="steps_incomplete"
+                    )
+                return Identity(
+                    participant_id=holder.participant_id,
+                    display_name=holder.display_name,
+                    role=holder.kind.value,
+                    link_id=holder.link_id,
+                    visit_id=holder.visit_id,
+                )
+            raise Unauthenticated("Please sign in.", code="not_signed_in")
+
+        store = RoomStore(svc.db, settings.signaling, svc.clock, svc.visits.roster)
+        namespace = RtcNamespace(settings, identify, store, svc.visits.roster, svc.clock)
+        sio.register_namespace(namespace)
+        app[RTC] = namespace
+
+        async def close_user_sockets(user_id: int) -> None:
+            for sid, _ in list(namespace.sockets.items()):
+                if namespace.sockets[sid].identity.user_id == user_id:
+                    await namespace.disconnect(sid)
+            # Sockets on other processes are closed by their own sweeper within a second.
+            await sio.emit(
+                "session:ended",
+                {"reason": "account_disabled"},
+                room=user_room(user_id),
+                namespace="/rtc",
+            )
+
+        svc.users.on_disable.append(close_user_sockets)
+        _follow_visit_changes(svc.visit_events, namespace)
+        sweeper = asyncio.create_task(
+            session_sweeper(namespace, svc.sessions.still_valid, svc.sessions.touch_many),
+            name="session-sweeper",
+        )
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        for sid in list(namespace.sockets):
+            await sio.disconnect(sid, namespace="/rtc")
+
+    app.cleanup_ctx.append(signaling_ctx)
+
+
+def _follow_visit_changes(visit_events: VisitEvents, namespace: RtcNamespace) -> None:
+    """Changes made over HTTP (a link issued or revoked, a visit cancelled) reach the room."""
+
+    async def link_issued(
+        visit_id: int, participant_id: str, kind: ParticipantKind, display_name: str
+    ) -> None:
+        def invite(state: rooms.RoomState, now: datetime) -> rooms.Transition:
+            if state.participant(participant_id) is not None:
+                return rooms.Transition(state, [])  # the room was created with it already
+            return rooms.invite(state, participant_id, rooms.Kind(kind.value), display_name, now)
+
+        await namespace.apply(visit_id, invite)
+
+    async def link_revoked(visit_id: int, participant_id: str) -> None:
+        def revoke(state: rooms.RoomState, now: datetime) -> rooms.Transition:
+            if state.participant(participant_id) is None:
+                return rooms.Transition(state, [])
+            return rooms.revoke(state, participant_id, now)
+
+        await namespace.apply(visit_id, revoke)
+
+    async def visit_closed(visit_id: int, status: VisitStatus) -> None:
+        # The store closes the room to match the visit's durable status and says so to all.
+        await namespace.apply(visit_id, rooms.expire)
+
+    visit_events.link_issued.append(link_issued)
+    visit_events.link_revoked.append(link_revoked)
+    visit_events.visit_closed.append(visit_closed)

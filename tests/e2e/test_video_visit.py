@@ -1,0 +1,294 @@
+"""A video visit in two real browsers: the patient opens the join link on a phone-sized screen,
+passes the steps and waits; the clinician, signed in on a desktop, sees them in the waiting room
+and admits them; both receive the other's video (Chromium's fake camera) through Liaison's
+signaling; chat crosses both ways; the clinician ends the visit. Plus the refusals a patient
+can meet at the door, and the device check against the server's echo peer.
+
+Screenshots go to $LIAISON_E2E_SCREENSHOTS when set (to look at them), else the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Locator, Page, ViewportSize, expect
+
+from server.clock import FakeClock
+from server.db.models import Visit
+from server.state import SERVICES
+from tests.conftest import PASSWORD, SignIn
+from tests.e2e.conftest import LiveApp, OpenPage
+from tests.integration.visit_support import Clinic, Holders, set_up_clinic
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1366, "height": 900}
+MEDIA_TIMEOUT_MS = 30_000
+REMOTE_VIDEO = ".tile--remote video"
+
+# Frames delivered to a <video>: requestVideoFrameCallback where the browser has it (all of
+# today's engines), else the advance of currentTime.
+FRAMES_ADVANCE = """
+async (selector) => {
+  const video = document.querySelector(selector);
+  const start = video.currentTime;
+  const frames = await new Promise((resolve) => {
+    let seen = 0;
+    const done = () => resolve(seen);
+    if (!("requestVideoFrameCallback" in video)) { setTimeout(done, 1500); return; }
+    const tick = () => { seen += 1; if (seen >= 5) done(); else video.requestVideoFrameCallback(tick); };
+    video.requestVideoFrameCallback(tick);
+    setTimeout(done, 8000);
+  });
+  return {frames, advanced: video.currentTime - start, width: video.videoWidth,
+          height: video.videoHeight};
+}
+"""
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # The browser asks for "today" by its own clock: the server's fake clock starts at now.
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def app_client(live_app: LiveApp) -> LiveApp:
+    # tests/conftest.py's sign_in and the visit builders act on this app.
+    return live_app
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("LIAISON_E2E_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+async def clinic(live_app: LiveApp, clock: FakeClock, sign_in: SignIn) -> AsyncIterator[Clinic]:
+    yield await set_up_clinic(live_app, clock, sign_in)
+
+
+async def sign_in_browser(page: Page, app: LiveApp, username: str) -> None:
+    await page.goto(str(app.make_url("/login")))
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(re.compile(r"/home$"))
+
+
+async def assert_fits_width(page: Page, width: int) -> None:
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{page.url} scrolls sideways at {width}px ({scroll_width}px)"
+
+
+async def remote_video_flows(page: Page) -> dict[str, Any]:
+    await page.wait_for_function(
+        "(s) => { const v = document.querySelector(s); return v && v.videoWidth > 0; }",
+        arg=REMOTE_VIDEO,
+        timeout=MEDIA_TIMEOUT_MS,
+    )
+    figures: dict[str, Any] = await page.evaluate(FRAMES_ADVANCE, REMOTE_VIDEO)
+    assert figures["width"] > 0 and figures["height"] > 0, figures
+    assert figures["frames"] >= 5 or figures["advanced"] > 0, figures
+    return figures
+
+
+def check(page: Page, title: str) -> Locator:
+    """One line of the device check (camera, microphone, connection), by its heading."""
+    heading = page.get_by_role("heading", name=title, exact=True)
+    return page.locator(".check").filter(has=heading)
+
+
+async def patient_reaches_waiting_room(page: Page, link: str, shots: Path) -> None:
+    await page.goto(link)
+    await expect(page.get_by_role("heading", name="Confirm your date of birth")).to_be_visible()
+    # The token left the address bar before anything else happened.
+    assert urlsplit(page.url).fragment == "" and page.url.endswith("/join"), page.url
+    await expect(page.get_by_text("Step 1 of 5: Confirm it's you")).to_be_visible()
+    await page.get_by_label("Month").fill("4")
+    await page.get_by_label("Day").fill("12")
+    await page.get_by_label("Year").fill("1988")
+    await page.screenshot(path=shots / "join-1-identity.png", full_page=True)
+    await page.get_by_role("button", name="Continue").click()
+
+    await expect(page.get_by_role("heading", name="Consent to a video visit")).to_be_visible()
+    await expect(page.get_by_text("Step 2 of 5: Consent")).to_be_visible()
+    await page.get_by_label("I have read this and I agree").check()
+    await page.screenshot(path=shots / "join-2-consent.png", full_page=True)
+    await page.get_by_role("button", name="Agree and continue").click()
+
+    await expect(page.get_by_role("heading", name="Where are you right now?")).to_be_visible()
+    await page.get_by_label("State", exact=True).select_option("CA")
+    await page.get_by_label("Phone number to call you back").fill("415 555 0134")
+    await page.screenshot(path=shots / "join-3-location.png", full_page=True)
+    await page.get_by_role("button", name="Continue").click()
+
+    await expect(page.get_by_role("heading", name="Check your camera and sound")).to_be_visible()
+    await expect(check(page, "Camera").locator(".badge")).to_have_text("Working")
+    await expect(check(page, "Microphone").locator(".badge")).to_have_text("Working")
+    # Visit-link holders may not use the echo peer yet (the endpoint wants a signed-in user):
+    # the page says the check was skipped, or shows its verdict once the server allows it.
+    connection = check(page, "Connection").locator(".badge")
+    await expect(connection).to_have_text(re.compile("Skipped|Good|Fair|Poor"), timeout=20_000)
+    await page.screenshot(path=shots / "join-4-device-check.png", full_page=True)
+    await assert_fits_width(page, PHONE["width"])
+    await page.get_by_role("button", name="Continue to the waiting room").click()
+
+    await expect(page.get_by_role("heading", name="You're in the waiting room")).to_be_visible()
+    await expect(page.get_by_text("Your clinician knows you are here")).to_be_visible()
+    await expect(page.get_by_text(re.compile(r"Waiting since"))).to_be_visible()
+    await assert_fits_width(page, PHONE["width"])
+    await page.screenshot(path=shots / "join-5-waiting-room.png", full_page=True)
+
+
+async def test_patient_joins_waits_is_admitted_and_both_see_each_other(
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, shots: Path
+) -> None:
+    visit = await clinic.schedule(start_in=timedelta(minutes=5))
+    visit_id = visit["visit"]["id"]
+    patient = await open_page(viewport=PHONE, has_touch=True, is_mobile=True)
+    await patient_reaches_waiting_room(patient, visit["patient_link"]["url"], shots)
+
+    doctor = await open_page(viewport=DESKTOP)
+    await sign_in_browser(doctor, live_app, "dr.rivera")
+    today = doctor.get_by_role("region", name="Today's visits")
+    await expect(today.get_by_text("Jordan Alvarez", exact=True)).to_be_visible()
+    await doctor.screenshot(path=shots / "clinician-1-home.png", full_page=True)
+    await today.get_by_role("link", name="Open visit").click()
+    await expect(doctor).to_have_url(re.compile(rf"/visit/{visit_id}$"))
+    await expect(doctor.get_by_role("heading", level=1)).to_have_text("Jordan Alvarez")
+    lobby = doctor.get_by_role("region", name="Waiting room")
+    await expect(lobby.locator(".lobby__name")).to_have_text(["Jordan A."])
+    await expect(lobby.get_by_text(re.compile(r"Patient · waiting since"))).to_be_visible()
+    # Jordan prefers Spanish: the invitation list proposes an interpreter.
+    invitations = doctor.get_by_role("region", name="Invitations")
+    await expect(invitations.get_by_text("Jordan prefers Spanish")).to_be_visible()
+    await doctor.screenshot(path=shots / "clinician-2-visit-lobby.png", full_page=True)
+
+    admitted_at = time.perf_counter()
+    await lobby.get_by_role("button", name="Admit Jordan A.").click()
+    await expect(patient.get_by_label("Video of Dr.Rivera")).to_be_attached(timeout=MEDIA_TIMEOUT_MS)
+    patient_video = await remote_video_flows(patient)
+    patient_seen = time.perf_counter() - admitted_at
+    doctor_video = await remote_video_flows(doctor)
+    doctor_seen = time.perf_counter() - admitted_at
+    print(  # noqa: T201 - the figure this test measures
+        f"\nremote video after admit: patient {patient_seen:.2f} s "
+        f"({patient_video['width']}x{patient_video['height']}), clinician {doctor_seen:.2f} s "
+        f"({doctor_video['width']}x{doctor_video['height']})"
+    )
+    await expect(doctor.get_by_text("In the call with Jordan A.")).to_be_visible()
+    await expect(lobby.get_by_text("Nobody is waiting")).to_be_visible()
+
+    # Chat crosses both ways, as text (markup stays text).
+    await patient.get_by_label("Message").fill("Can you hear me?")
+    await patient.get_by_role("button", name="Send").click()
+    doctor_log = doctor.get_by_role("log")
+    await expect(doctor_log.get_by_text("Can you hear me?")).to_be_visible()
+    await expect(doctor_log.get_by_text("Jordan A.")).to_be_visible()
+    reply = "Yes, clearly. <img src=x onerror=alert(1)>"
+    await doctor.get_by_label("Message").fill(reply)
+    await doctor.get_by_label("Message").press("Enter")
+    patient_log = patient.get_by_role("log")
+    await expect(patient_log.get_by_text(reply)).to_be_visible()
+    assert await patient_log.locator("img").count() == 0
+    await patient.wait_for_timeout(300)  # let the video settle for the screenshot
+    await patient.screenshot(path=shots / "call-patient-phone.png", full_page=True)
+    await doctor.screenshot(path=shots / "call-clinician.png", full_page=True)
+    await assert_fits_width(patient, PHONE["width"])
+
+    # Mute and camera off are toggles that say their state.
+    mute = patient.get_by_role("button", name="Mute")
+    await mute.click()
+    await expect(mute).to_have_attribute("aria-pressed", "true")
+    await mute.click()
+    await expect(mute).to_have_attribute("aria-pressed", "false")
+
+    # The clinician ends the visit for everyone.
+    await doctor.get_by_role("button", name="End visit", exact=True).click()
+    await doctor.get_by_role("button", name="End visit for everyone").click()
+    await expect(patient.get_by_role("heading", name="Your visit has ended")).to_be_visible()
+    await expect(doctor.get_by_role("heading", name="The visit has ended")).to_be_visible()
+    await patient.screenshot(path=shots / "join-6-ended.png", full_page=True)
+    # The camera is released: no live tracks left on the patient's page.
+    live = await patient.evaluate(
+        "() => [...document.querySelectorAll('video')]"
+        ".filter((v) => v.srcObject && v.srcObject.getTracks().some((t) => t.readyState === 'live'))"
+        ".length"
+    )
+    assert live == 0
+
+    async with live_app.app[SERVICES].db() as db:
+        row = await db.get(Visit, visit_id)
+    assert row is not None and row.status == "completed"
+
+
+async def test_a_used_or_expired_link_and_a_wrong_birth_date_say_what_to_do_next(
+    live_app: LiveApp, clinic: Clinic, clock: FakeClock, open_page: OpenPage, shots: Path
+) -> None:
+    # Used: the link was opened once already (somewhere else).
+    used = await clinic.schedule(start_in=timedelta(minutes=5))
+    async with Holders(live_app) as holders:
+        await holders().join(used["patient_link"]["url"])
+    page = await open_page(viewport=PHONE)
+    await page.goto(used["patient_link"]["url"])
+    await expect(page.get_by_role("heading", name="We can't open your visit")).to_be_visible()
+    await expect(page.get_by_text("works only once")).to_be_visible()
+    await expect(page.get_by_text("contact the clinic for a new link")).to_be_visible()
+    assert urlsplit(page.url).fragment == ""
+    await page.screenshot(path=shots / "refused-link-used.png", full_page=True)
+
+    # A wrong date of birth says how many tries are left.
+    fresh = await clinic.schedule(start_in=timedelta(minutes=15))
+    page = await open_page(viewport=PHONE)
+    await page.goto(fresh["patient_link"]["url"])
+    await page.get_by_label("Month").fill("1")
+    await page.get_by_label("Day").fill("2")
+    await page.get_by_label("Year").fill("1990")
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page.get_by_text("doesn't match our records")).to_be_visible()
+    await expect(page.get_by_text("4 more tries")).to_be_visible()
+    await expect(page.get_by_label("Month")).to_have_attribute("aria-invalid", "true")
+    await page.screenshot(path=shots / "refused-wrong-birth-date.png", full_page=True)
+
+    # Expired: the visit and the link's grace period are over.
+    expired = await clinic.schedule(start_in=timedelta(minutes=20))
+    clock.advance(timedelta(hours=3).total_seconds())
+    page = await open_page(viewport=PHONE)
+    await page.goto(expired["patient_link"]["url"])
+    await expect(page.get_by_role("heading", name="We can't open your visit")).to_be_visible()
+    await expect(page.get_by_text("This link has expired. Contact the clinic")).to_be_visible()
+    await page.screenshot(path=shots / "refused-link-expired.png", full_page=True)
+
+
+async def test_a_clinician_checks_camera_and_connection_against_the_echo_peer(
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, shots: Path
+) -> None:
+    page = await open_page(viewport=DESKTOP)
+    await sign_in_browser(page, live_app, "dr.rivera")
+    await page.get_by_role("link", name="Check your camera and connection").click()
+    await expect(check(page, "Camera").locator(".badge")).to_have_text("Working")
+    connection = check(page, "Connection")
+    await expect(connection.locator(".badge")).to_have_text(
+        re.compile("Good|Fair|Poor"), timeout=MEDIA_TIMEOUT_MS
+    )
+    await expect(connection.get_by_text(re.compile(r"Round trip \d+ ms"))).to_be_visible()
+    # The camera came back through the network from the server's aiortc echo peer.
+    await page.wait_for_function(
+        "() => { const v = document.querySelector('video[aria-label^=\"Your video, back\"]');"
+        " return v && v.videoWidth > 0; }",
+        timeout=MEDIA_TIMEOUT_MS,
+    )
+    print(f"\ndevice check: {await connection.locator('.check__detail').inner_text()}")  # noqa: T201
+    await page.screenshot(path=shots / "device-check-clinician.png", full_page=True)

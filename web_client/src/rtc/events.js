@@ -1,0 +1,57 @@
+// The `/rtc` socket.io namespace's event names and payloads, mirroring signaling/events.py
+// (the server's pydantic models). Names are defined once on each side: change both together.
+//
+// Every client event is answered with an ack `{ok: true, ...}` or
+// `{ok: false, error: {code, message}}`; socket.js turns acks into promises.
+
+export const NAMESPACE = "/rtc";
+
+// Client -> server
+export const ROOM_JOIN = "room:join"; //       JoinRoom {visit_id}
+export const ROOM_LEAVE = "room:leave"; //     Empty
+export const LOBBY_ADMIT = "lobby:admit"; //   LobbyTarget {participant_id}
+export const LOBBY_DENY = "lobby:deny"; //     LobbyDeny {participant_id, reason}
+export const LOBBY_RETURN = "lobby:return"; // LobbyTarget {participant_id}
+export const VISIT_END = "visit:end"; //       Empty
+// Both ways
+export const RTC_SIGNAL = "rtc:signal"; //     out: Signal {to, description | candidate}; in: SignalIn
+export const CHAT_MESSAGE = "chat:message"; // out: ChatMessage {text}; in: ChatIn
+
+// Server -> client
+export const ROOM_JOINED = "room:joined";
+export const ROOM_WAITING = "room:waiting";
+export const ROOM_REPLACED = "room:replaced";
+export const ROOM_REMOVED = "room:removed";
+export const PEER_JOINED = "peer:joined";
+export const PEER_LEFT = "peer:left";
+export const LOBBY_UPDATE = "lobby:update";
+export const VISIT_ENDED = "visit:ended";
+export const SESSION_ENDED = "session:ended";
+
+// Limits the server enforces (signaling/events.py): checked here too, so the user is told
+// before sending rather than refused after.
+export const CHAT_MAX_CHARS = 2000;
+
+/**
+ * @typedef {"clinician" | "patient" | "guest"} PeerKind
+ * @typedef {{participant_id: string, kind: PeerKind, display_name: string, conn_id: string}} Peer
+ * @typedef {{participant_id: string, kind: PeerKind, display_name: string, since: string}} LobbyEntry
+ * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
+ *
+ * @typedef {{visit_id: number, you: Peer, peers: Peer[], ice_servers: IceServer[]}} RoomJoined
+ * @typedef {{visit_id: number, since: string, returned: boolean}} RoomWaiting
+ * @typedef {{visit_id: number, reason: string}} RoomRemoved
+ *   reason: a deny reason ("not_recognised", "wrong_visit", "rescheduled", "other") or "link_revoked"
+ * @typedef {{visit_id: number, peer: Peer}} PeerJoined
+ * @typedef {{visit_id: number, participant_id: string, conn_id: string,
+ *   reason: "left" | "disconnected" | "replaced" | "returned_to_lobby" | "removed"}} PeerLeft
+ * @typedef {{visit_id: number, waiting: LobbyEntry[]}} LobbyUpdate
+ * @typedef {{visit_id: number, status: string}} VisitEnded
+ * @typedef {{reason: string}} SessionEnded
+ *
+ * @typedef {{type: "offer" | "answer" | "pranswer" | "rollback", sdp: string}} Description
+ * @typedef {{candidate: string, sdpMid?: string | null, sdpMLineIndex?: number | null,
+ *   usernameFragment?: string | null}} Candidate
+ * @typedef {{from: string, visit_id: number, description?: Description, candidate?: Candidate}} SignalIn
+ * @typedef {{visit_id: number, from: string, name: string, text: string, at: string}} ChatIn
+ */
