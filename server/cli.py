@@ -87,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--batch", type=int, default=1000, help="events read per query")
     verify.set_defaults(run=cmd_audit_verify)
 
+    probe = commands.add_parser(
+        "probe", help="check a running server from outside, as a browser would (aiortc)"
+    )
+    who = probe.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="sign in as this user and run the device and network check")
+    who.add_argument("--link", help="a patient join link: pass the steps and join the visit")
+    probe.add_argument("--url", help="the server, with --user (default: server.public_url)")
+    probe.add_argument("--password-stdin", action="store_true", help="with --user")
+    probe.add_argument("--totp", help="with --user, when the account has a second factor")
+    probe.add_argument("--dob", help="with --link: the patient's date of birth, YYYY-MM-DD")
+    probe.add_argument("--state", default="CA", help="with --link: where the patient is")
+    probe.add_argument("--phone", default="+1 415 555 0100", help="with --link: callback phone")
+    probe.add_argument("--wait", type=float, default=300, help="seconds to wait for admission")
+    probe.set_defaults(run=cmd_probe)
+
     keys = commands.add_parser("keys", help="the key ring that encrypts consult notes")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     rotate = key_commands.add_parser(
@@ -135,6 +150,31 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         access_log=logging.getLogger("liaison.access"),
         print=None,
     )
+
+
+def cmd_probe(settings: Settings, args: argparse.Namespace) -> int:
+    from signaling.probe_run import ProbeFailed, probe_as_patient, probe_as_user
+
+    try:
+        if args.user:
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass("Password: ")
+            url = args.url or settings.server.public_url
+            report = asyncio.run(probe_as_user(url, args.user, password, args.totp))
+        else:
+            if not args.dob:
+                print("liaison: --link needs --dob", file=sys.stderr)
+                return 2
+            report = asyncio.run(
+                probe_as_patient(args.link, args.dob, args.state, args.phone, args.wait)
+            )
+    except (ProbeFailed, OSError, TimeoutError) as exc:
+        print(f"liaison probe: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines))
+    return 0
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -191,6 +231,9 @@ async def _audit_verify(settings: Settings, batch_size: int) -> int:
     from server.audit import verify_chain
     from server.db.engine import session_factory
 
+    if batch_size < 1:
+        print("liaison: --batch must be at least 1", file=sys.stderr)
+        return 2
     engine = create_engine(settings.database)
     try:
         await ensure_current(engine)
