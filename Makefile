@@ -13,7 +13,7 @@ demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/liaison demo
 
 test: system-packages $(STAMP) $(WEB_STAMP)
-	$(BIN)/pytest
+	tools/run-tests
 
 web: $(WEB_STAMP)
 

@@ -3,6 +3,7 @@ app on 127.0.0.1, and personas that sign in."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -63,6 +64,20 @@ async def migrate(settings: Settings) -> None:
     target = Path(settings.database.url.split("///", 1)[1])
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_template_db, target)
+
+
+def postgres_admin_url() -> str:
+    """The test PostgreSQL server that `make test` starts (tools/test-postgres).
+
+    Run outside `make test` without one, PostgreSQL tests are skipped and say how to run them;
+    under `make test` and in CI the variable is always set, so nothing is skipped there.
+    """
+    url = os.environ.get("LIAISON_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI") or os.environ.get("LIAISON_TEST_REQUIRE_POSTGRES"):
+            pytest.fail("LIAISON_TEST_POSTGRES_URL is not set: run the suite with `make test`")
+        pytest.skip("needs PostgreSQL: run `make test`, or set LIAISON_TEST_POSTGRES_URL")
+    return url
 
 
 def free_port() -> int:

@@ -91,7 +91,7 @@ async def current_session(request: web.Request) -> SessionOut:
 
 @api.route("POST", "/auth/logout", summary="Sign out", tag="auth", allow_enrolment=True)
 async def logout(request: web.Request) -> None:
-    await services(request).auth.logout(request[SESSION_TOKEN])
+    await services(request).auth.logout(request[SESSION_TOKEN], request.remote)
     request[NEW_SESSION_TOKEN] = ""
 
 
