@@ -22,6 +22,7 @@ Errors::
 
     server.errors.LiaisonError
     ├── NoteKeyUnavailable (503, notes_key_unavailable)   a key id no reload could find
+    ├── NotesKeyRingMissing (503, notes_key_ring_missing) no key file, yet notes exist
     └── NoteCorrupted      (500, note_integrity_failed)   the sealed row failed authentication
 """
 
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consult_notes.crypto import (
     NoteContext,
@@ -66,6 +67,11 @@ class NoteKeyUnavailable(LiaisonError):
     default_code = "notes_key_unavailable"
 
 
+class NotesKeyRingMissing(LiaisonError):
+    status = 503
+    default_code = "notes_key_ring_missing"
+
+
 class NoteCorrupted(LiaisonError):
     status = 500
     default_code = "note_integrity_failed"
@@ -79,13 +85,36 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-def _load_file(path: Path, create: bool) -> tuple[KeyRing, tuple[int, int, int]]:
-    if create:
+def _load_file(path: Path, create: bool) -> tuple[KeyRing, tuple[int, int, int], bool]:
+    """The ring, the file's signature, and whether the file was created just now."""
+    created = False
+    if create and not os.path.lexists(path):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         ring = KeyRing.load_or_create(path)
+        created = True
     else:
         ring = KeyRing.load(path)
-    return ring, _file_signature(path)
+    return ring, _file_signature(path), created
+
+
+async def open_key_source(
+    settings: NotesSettings, db: async_sessionmaker[AsyncSession]
+) -> KeySource:
+    """:meth:`KeySource.open`, refusing to create a new key file over existing notes.
+
+    Notes in the database but no key file means the ring is somewhere else (a wrong path, an
+    unmounted volume, a lost backup): a fresh ring would be useless for them, and its ``k1``
+    is not their ``k1``. Better not to start than to serve every note as unreadable."""
+    if settings.keyring is None and not await asyncio.to_thread(os.path.lexists, settings.key_file):
+        async with db() as session:
+            found = await session.execute(select(func.count()).select_from(ConsultNote))
+            if found.scalar_one():
+                raise NotesKeyRingMissing(
+                    f"Consult notes exist but their key file {settings.key_file} does not. "
+                    "Restore it there (or point notes.key_file or LIAISON_NOTES__KEYRING at "
+                    "it) and start again; a new key ring cannot read them."
+                )
+    return await KeySource.open(settings)
 
 
 class KeySource:
@@ -111,6 +140,7 @@ class KeySource:
         self._checked_at = monotonic()
         self._lock = asyncio.Lock()
         self.reloads = 0
+        self.created = False  # open() created the key file
 
     @classmethod
     async def open(cls, settings: NotesSettings) -> KeySource:
@@ -118,13 +148,17 @@ class KeySource:
         if settings.keyring is not None:
             ring = KeyRing.from_env_value(settings.keyring.get_secret_value(), name=KEYRING_ENV)
             return cls(ring, reload_interval_s=settings.reload_interval_s)
-        ring, signature = await asyncio.to_thread(_load_file, settings.key_file, True)
-        return cls(
+        ring, signature, created = await asyncio.to_thread(_load_file, settings.key_file, True)
+        source = cls(
             ring,
             path=settings.key_file,
             reload_interval_s=settings.reload_interval_s,
             signature=signature,
         )
+        source.created = created
+        if created:
+            log.warning("notes key file created", extra={"path": str(settings.key_file)})
+        return source
 
     @property
     def ring(self) -> KeyRing:
@@ -139,7 +173,7 @@ class KeySource:
         if self._path is None:
             return self._ring
         async with self._lock:
-            ring, signature = await asyncio.to_thread(_load_file, self._path, False)
+            ring, signature, _created = await asyncio.to_thread(_load_file, self._path, False)
             if ring.ids != self._ring.ids or ring.current_id != self._ring.current_id:
                 log.info(
                     "notes key ring reloaded",
@@ -317,8 +351,21 @@ class NoteStore:
         )
         db.add(row)
         await db.flush()
-        meta = await self.meta(db, row.id)
-        assert meta is not None
+        meta = NoteMeta(
+            id=row.id,
+            patient_id=patient_id,
+            author_id=author_id,
+            kind=kind,
+            template_id=template_id,
+            amends=amends,
+            encounter_id=encounter_id,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            signed_at=None,
+            signed_by=None,
+            content_sha256=None,
+        )
         sealed = await self._seal(body, meta.context())
         for name, value in _sealed_values(sealed).items():
             setattr(row, name, value)

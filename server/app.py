@@ -12,12 +12,16 @@ from sqlalchemy import text
 from server import __version__
 from server.api import admin as admin_api
 from server.api import auth as auth_api
+from server.api import curbside as curbside_api
+from server.api import curbside_rota as curbside_rota_api
 from server.api import devicecheck as devicecheck_api
 from server.api import join as join_api
 from server.api import me as me_api
 from server.api import notes as notes_api
 from server.api import patients as patients_api
 from server.api import record as record_api
+from server.api import record_access as record_access_api
+from server.api import screenings as screenings_api
 from server.api import visits as visits_api
 from server.api.routing import STATE_CHANGING, Api, Endpoint, openapi_document
 from server.auth.tokens import csrf_token_for, tokens_match
@@ -52,8 +56,12 @@ def build_api() -> Api:
         visits_api,
         join_api,
         record_api,
+        screenings_api,
+        record_access_api,
         notes_api,
         me_api,
+        curbside_api,
+        curbside_rota_api,
     ):
         api.include(module.api)
     return api

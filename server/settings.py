@@ -179,6 +179,32 @@ class NotesSettings(_Section):
     reload_interval_s: int = Field(default=30, ge=1, le=3600)
 
 
+class CurbsideSettings(_Section):
+    """Curbside consults: on-call routing, ringing and the written queue (server/curbside)."""
+
+    # Seconds a tier rings before the request moves on (to the backup tier, then to writing).
+    ring_timeout_s: int = Field(default=60, ge=5, le=3600)
+    # "Call now" rings only psychiatrists licensed in the patient's state. The default; an
+    # admin may override it at run time (PUT /api/v1/admin/curbside/policy).
+    require_license_match: bool = True
+    # Written-answer targets, in minutes from the request, by urgency.
+    answer_minutes_emergent: int = Field(default=60, ge=1)
+    answer_minutes_urgent: int = Field(default=240, ge=1)
+    answer_minutes_routine: int = Field(default=4320, ge=1)
+    # Length of the visit created for a curbside call (it ends when either side hangs up).
+    call_minutes: int = Field(default=30, ge=10, le=240)
+    # Presence: each server process touches its dashboard sockets' rows this often; a row not
+    # touched for presence_stale_s counts as offline (its process is gone).
+    presence_heartbeat_s: float = Field(default=10.0, gt=0, le=60)
+    presence_stale_s: float = Field(default=30.0, gt=0, le=600)
+    # How often each process looks for requests whose ring deadline has passed.
+    tick_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Interprofessional consult billing rules: flagged when the consultant saw the patient face
+    # to face within this many days, or the patient had another consult within this many days.
+    face_to_face_window_days: int = Field(default=14, ge=0, le=365)
+    repeat_consult_window_days: int = Field(default=7, ge=0, le=365)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid", frozen=True
@@ -198,6 +224,7 @@ class Settings(BaseSettings):
     device_check: DeviceCheckSettings = Field(default_factory=DeviceCheckSettings)
     record: RecordSettings = Field(default_factory=RecordSettings)
     notes: NotesSettings = Field(default_factory=NotesSettings)
+    curbside: CurbsideSettings = Field(default_factory=CurbsideSettings)
 
 
 def load_settings(

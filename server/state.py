@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from consult_notes.store import KeySource, NoteStore
+from consult_notes.store import KeySource, NoteStore, open_key_source
 from server.audit import AuditLog
 from server.auth.passwords import Passwords
 from server.auth.principal import Principal
@@ -18,6 +19,9 @@ from server.auth.sessions import SessionService
 from server.auth.throttle import LoginThrottle
 from server.auth.users import UserService
 from server.clock import Clock, utc_now
+from server.curbside.oncall import OnCallService
+from server.curbside.service import CurbsideService
+from server.curbside.views import CurbsideViews
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import ensure_current
 from server.record.break_glass import BreakGlassService
@@ -32,6 +36,8 @@ from server.visits.events import VisitEvents
 from server.visits.join import JoinService
 from server.visits.participants import VisitParticipantIdentity
 from server.visits.service import VisitService
+from signaling.curbside_presence import PresenceStore
+from signaling.curbside_store import CurbsideStore
 from signaling.echo import EchoPeers
 
 
@@ -62,6 +68,10 @@ class Services:
     notes: NoteService
     export: ExportService
     notes_keys: KeySource
+    # Curbside consults (server/curbside): requests, and reading them; shifts and presence
+    # are ``curbside.oncall``.
+    curbside: CurbsideService
+    curbside_views: CurbsideViews
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -113,9 +123,21 @@ async def open_services(
             db, passwords, sessions, users, throttle, settings.security, clock, audit
         )
         visit_events = VisitEvents()
-        notes_keys = await KeySource.open(settings.notes)
+        notes_keys = await open_key_source(settings.notes, db)
         guard = RecordGuard(db, clock, audit)
         notes = NoteService(guard, NoteStore(notes_keys))
+        patients = PatientService(db, clock, audit)
+        cfg = settings.curbside
+        presence = PresenceStore(db, clock, stale_after=timedelta(seconds=cfg.presence_stale_s))
+        curbside = CurbsideService(
+            db,
+            cfg,
+            clock,
+            guard,
+            CurbsideStore(db, clock),
+            OnCallService(db, cfg, clock, presence),
+            patients,
+        )
         yield Services(
             settings=settings,
             clock=clock,
@@ -126,7 +148,7 @@ async def open_services(
             users=users,
             throttle=throttle,
             auth=auth,
-            patients=PatientService(db, clock, audit),
+            patients=patients,
             visit_events=visit_events,
             visits=VisitService(db, settings, clock, visit_events, audit),
             visit_join=JoinService(db, settings.visits, clock, throttle, visit_events, audit),
@@ -138,6 +160,8 @@ async def open_services(
             notes=notes,
             export=ExportService(guard, notes, settings.server.public_url),
             notes_keys=notes_keys,
+            curbside=curbside,
+            curbside_views=CurbsideViews(db, cfg, clock, audit),
         )
     finally:
         await echo.close()

@@ -21,6 +21,10 @@ LOBBY_RETURN = "lobby:return"
 VISIT_END = "visit:end"
 RTC_SIGNAL = "rtc:signal"
 CHAT_MESSAGE = "chat:message"
+CURBSIDE_ACCEPT = "curbside:accept"
+CURBSIDE_DECLINE = "curbside:decline"
+CURBSIDE_CANCEL = "curbside:cancel"
+CURBSIDE_END = "curbside:end"
 
 # Server -> client
 ROOM_JOINED = "room:joined"
@@ -32,6 +36,11 @@ PEER_LEFT = "peer:left"
 LOBBY_UPDATE = "lobby:update"
 VISIT_ENDED = "visit:ended"
 SESSION_ENDED = "session:ended"
+CURBSIDE_RING = "curbside:ring"
+CURBSIDE_TAKEN = "curbside:taken"
+CURBSIDE_STOP = "curbside:stop"
+CURBSIDE_STATUS = "curbside:status"
+CURBSIDE_CONNECTED = "curbside:connected"
 # rtc:signal and chat:message travel both ways.
 
 ParticipantId = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^(user|link):\d+$")]
@@ -84,6 +93,12 @@ class Signal(_Event):
 
 class ChatMessage(_Event):
     text: str = Field(min_length=1, max_length=2_000)
+
+
+class CurbsideTarget(_Event):
+    """curbside:accept / decline / cancel / end: which request."""
+
+    request_id: int = Field(ge=1)
 
 
 def ok(**data: Any) -> dict[str, Any]:

@@ -50,6 +50,10 @@ class SocketState:
 
 
 Handler = Callable[["RtcNamespace", str, SocketState, Any], Awaitable[dict[str, Any]]]
+# Hooks other features register (signaling/curbside_events.py): a socket came or went; a
+# visit room changed (its new state is saved). A failing hook is logged, never raised.
+SocketHook = Callable[[str, Identity], Awaitable[None]]
+RoomHook = Callable[[int, rooms.RoomState], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.roster = roster
         self.clock = clock
         self.sockets: dict[str, SocketState] = {}
+        self.events: dict[str, EventSpec] = dict(EVENTS)
+        self.connect_hooks: list[SocketHook] = []
+        self.disconnect_hooks: list[SocketHook] = []
+        self.room_hooks: list[RoomHook] = []
 
     # --- connection life ---------------------------------------------------------------------
 
@@ -92,16 +100,19 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.sockets[sid] = SocketState(identity, guard)
         if identity.user_id is not None:
             await self.enter_room(sid, user_room(identity.user_id))
+        await _run_hooks(self.connect_hooks, sid, identity)
         log.info("socket connected", extra={"participant": identity.participant_id})
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         state = self.sockets.pop(sid, None)
-        if state is None or state.visit_id is None:
+        if state is None:
             return
-        try:
-            await self.apply(state.visit_id, lambda s, now: rooms.disconnect(s, sid, now))
-        except LiaisonError:
-            log.info("disconnect from a closed room", extra={"visit_id": state.visit_id})
+        if state.visit_id is not None:
+            try:
+                await self.apply(state.visit_id, lambda s, now: rooms.disconnect(s, sid, now))
+            except LiaisonError:
+                log.info("disconnect from a closed room", extra={"visit_id": state.visit_id})
+        await _run_hooks(self.disconnect_hooks, sid, state.identity)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in ("connect", "disconnect"):
@@ -119,7 +130,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 )
                 await self.disconnect(sid)
             return ev.refused("rate_limited", "Too many messages; slow down.")
-        spec = EVENTS.get(event)
+        spec = self.events.get(event)
         if spec is None:
             return ev.refused("unknown_event", f"Unknown event {event[:40]!r}.")
         try:
@@ -142,6 +153,9 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self, visit_id: int, transition: Callable[[rooms.RoomState, datetime], rooms.Transition]
     ) -> rooms.Transition:
         result = await self.store.apply(visit_id, transition)
+        # Hooks first: once the effects are out, clients act on them (a joined client offers
+        # at once), so the handler must be quick from there to recording the socket's room.
+        await _run_hooks(self.room_hooks, visit_id, result.state)
         await self.emit_effects(visit_id, result.effects)
         return result
 
@@ -215,6 +229,14 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if state.visit_id is None:
             raise NotFound("Join a visit first.", code="not_in_room")
         return state.visit_id, await self.store.load(state.visit_id)
+
+
+async def _run_hooks(hooks: list[Callable[..., Awaitable[None]]], *args: Any) -> None:
+    for hook in hooks:
+        try:
+            await hook(*args)
+        except Exception:
+            log.exception("signaling hook failed", extra={"hook": getattr(hook, "__name__", "?")})
 
 
 def refuse_connection(error: LiaisonError) -> Exception:

@@ -101,7 +101,10 @@ class ProbeClient:
         return sid
 
     async def request(
-        self, event: str, data: dict[str, Any] | None = None, timeout: float = 10  # noqa: ASYNC109
+        self,
+        event: str,
+        data: dict[str, Any] | None = None,
+        timeout: float = 10,  # noqa: ASYNC109
     ) -> dict[str, Any]:
         """Send an event and return its ack; raise ProbeError when the server refuses."""
         ack: dict[str, Any] = await self.sio.call(

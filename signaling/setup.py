@@ -17,6 +17,7 @@ from server.visits.events import VisitEvents
 from server.visits.participants import ParticipantKind
 from server.visits.status import VisitStatus
 from signaling import rooms
+from signaling.curbside_events import CURBSIDE_SCHEDULER, attach_curbside
 from signaling.identity import Identity, cookies_from_environ
 from signaling.namespace import RtcNamespace, session_sweeper, user_room
 from signaling.room_store import RoomStore
@@ -93,14 +94,21 @@ def attach_signaling(app: web.Application) -> None:
 
         svc.users.on_disable.append(close_user_sockets)
         _follow_visit_changes(svc.visit_events, namespace)
-        sweeper = asyncio.create_task(
-            session_sweeper(namespace, svc.sessions.still_valid, svc.sessions.touch_many),
-            name="session-sweeper",
-        )
+        curbside = attach_curbside(namespace, svc.curbside, svc.curbside.oncall.presence, svc.clock)
+        app[CURBSIDE_SCHEDULER] = curbside
+        tasks = [
+            asyncio.create_task(
+                session_sweeper(namespace, svc.sessions.still_valid, svc.sessions.touch_many),
+                name="session-sweeper",
+            ),
+            asyncio.create_task(curbside.run(), name="curbside-scheduler"),
+        ]
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for sid in list(namespace.sockets):
             await sio.disconnect(sid, namespace="/rtc")
 

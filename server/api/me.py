@@ -7,18 +7,10 @@ from aiohttp import web
 
 from server.api.notes import NoteListOut, NoteOut, note_list_out, note_out
 from server.api.params import path_id
-from server.api.record import (
-    AccessLogOut,
-    ChartOut,
-    EnteredScreeningOut,
-    FhirBundleOut,
-    ScreeningIn,
-    access_log_out,
-    chart_out,
-    page_params,
-    screening_out,
-)
+from server.api.record import ChartOut, chart_out
+from server.api.record_access import AccessLogOut, FhirBundleOut, access_log_out, page_params
 from server.api.routing import Api
+from server.api.screenings import EnteredScreeningOut, ScreeningIn, screening_out
 from server.auth.roles import Role
 from server.record.screening_service import EnteredBy
 from server.state import principal, services

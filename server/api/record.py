@@ -1,33 +1,25 @@
-"""The shared record: problems, medications, allergies, encounters, screenings and safety flags,
-the access log, the FHIR export, and break the glass (with its review by admins).
+"""The shared record: the chart, problems, medications, allergies and encounters.
 
 Handlers parse, call a service in server/record (which asks the access policy and writes the
 audit trail) and serialise. The role gate here only keeps patients on their own endpoints
-(server/api/me.py); everything finer is the policy's.
+(server/api/me.py); everything finer is the policy's. Screenings and safety flags are in
+server/api/screenings.py; the access log, the FHIR export and break the glass in
+server/api/record_access.py.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, Field, RootModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from server.api.params import path_id
 from server.api.routing import Api
-from server.audit import Access as AccessLine
+from server.api.screenings import SafetyFlagOut, ScreeningOut, flag_out, screening_out
 from server.auth.roles import CLINICIAN_ROLES, Role
-from server.db.models import (
-    Allergy,
-    Condition,
-    Encounter,
-    MedicationStatement,
-    SafetyFlag,
-    Screening,
-)
-from server.errors import BadRequest
-from server.record.break_glass import GrantLine
+from server.db.models import Allergy, Condition, Encounter, MedicationStatement
 from server.record.chart import AllergyFields, Chart, ConditionFields, MedicationFields
 from server.record.entries import (
     AllergySeverity,
@@ -37,14 +29,10 @@ from server.record.entries import (
     EncounterKind,
     MedicationStatus,
 )
-from server.record.screening_service import EnteredBy, answers_of
-from server.record.screenings import Instrument, Severity
 from server.state import principal, services
 
 api = Api()
 CLINICAL = frozenset({*(r.value for r in CLINICIAN_ROLES), Role.ADMIN.value})
-CLINICIANS = frozenset(r.value for r in CLINICIAN_ROLES)
-ADMIN = frozenset({Role.ADMIN.value})
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -131,68 +119,6 @@ class EncounterListOut(BaseModel):
     encounters: list[EncounterOut]
 
 
-class ScreeningIn(BaseModel):
-    instrument: Instrument
-    answers: list[int] = Field(
-        max_length=9, description="Each item in order, 0 (not at all) to 3 (nearly every day)."
-    )
-    encounter_id: int | None = Field(default=None, ge=1)
-
-
-class ScreeningOut(BaseModel):
-    id: int
-    instrument: Instrument
-    answers: list[int]
-    total: int
-    severity: Severity
-    entered_by_role: str
-    encounter_id: int | None
-    administered_at: datetime
-
-
-class SafetyFlagOut(BaseModel):
-    id: int
-    patient_id: int
-    screening_id: int
-    kind: str
-    item_value: int
-    raised_at: datetime
-    resolved_at: datetime | None
-    resolved_by: int | None
-    resolution: str | None
-
-
-class EnteredScreeningOut(BaseModel):
-    screening: ScreeningOut
-    safety_flag: SafetyFlagOut | None
-
-
-class ScreeningListOut(BaseModel):
-    screenings: list[ScreeningOut]
-
-
-class SafetyFlagListOut(BaseModel):
-    safety_flags: list[SafetyFlagOut]
-
-
-class FlaggedPatientOut(BaseModel):
-    flag: SafetyFlagOut
-    patient_id: int
-    mrn: str
-    given_name: str
-    family_name: str
-
-
-class MyFlagsOut(BaseModel):
-    safety_flags: list[FlaggedPatientOut]
-
-
-class ResolveFlagIn(BaseModel):
-    note: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
-    ] = Field(description="How the flag was addressed: who spoke to the patient, what was done.")
-
-
 class ChartOut(BaseModel):
     patient_id: int
     problems: list[ConditionOut]
@@ -204,52 +130,6 @@ class ChartOut(BaseModel):
 
 class ClinicianChartOut(ChartOut):
     open_safety_flags: list[SafetyFlagOut]
-
-
-class AccessOut(BaseModel):
-    seq: int
-    at: datetime
-    actor: str
-    actor_role: str
-    actor_name: str | None
-    action: str
-    target: str | None
-    outcome: str
-
-
-class AccessLogOut(BaseModel):
-    accesses: list[AccessOut]
-    next_before: int | None = Field(description="Pass as ?before= for the next, older page.")
-
-
-class BreakGlassIn(BaseModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
-        description="Why you need this record now; reviewed by the compliance officer."
-    )
-
-
-class GrantOut(BaseModel):
-    id: int
-    patient_id: int
-    user_id: int
-    reason: str
-    granted_at: datetime
-    expires_at: datetime
-    reviewed_at: datetime | None
-    reviewed_by: int | None
-
-
-class GrantLineOut(GrantOut):
-    clinician_name: str
-    patient_mrn: str
-
-
-class GrantListOut(BaseModel):
-    grants: list[GrantLineOut]
-
-
-class FhirBundleOut(RootModel[dict[str, Any]]):
-    """A FHIR R4 Bundle (type collection)."""
 
 
 # --- serialising --------------------------------------------------------------------------------
@@ -306,33 +186,6 @@ def encounter_out(e: Encounter) -> EncounterOut:
     )
 
 
-def screening_out(s: Screening) -> ScreeningOut:
-    return ScreeningOut(
-        id=s.id,
-        instrument=Instrument(s.instrument),
-        answers=answers_of(s),
-        total=s.total,
-        severity=Severity(s.severity),
-        entered_by_role=s.entered_by_role,
-        encounter_id=s.encounter_id,
-        administered_at=s.administered_at,
-    )
-
-
-def flag_out(f: SafetyFlag) -> SafetyFlagOut:
-    return SafetyFlagOut(
-        id=f.id,
-        patient_id=f.patient_id,
-        screening_id=f.screening_id,
-        kind=f.kind,
-        item_value=f.item_value,
-        raised_at=f.raised_at,
-        resolved_at=f.resolved_at,
-        resolved_by=f.resolved_by,
-        resolution=f.resolution,
-    )
-
-
 def chart_out(chart: Chart) -> ChartOut:
     return ChartOut(
         patient_id=chart.patient.id,
@@ -341,49 +194,6 @@ def chart_out(chart: Chart) -> ChartOut:
         allergies=[allergy_out(a) for a in chart.allergies],
         screenings=[screening_out(s) for s in chart.screenings],
         encounters=[encounter_out(e) for e in chart.encounters],
-    )
-
-
-def access_log_out(lines: list[AccessLine], limit: int) -> AccessLogOut:
-    return AccessLogOut(
-        accesses=[
-            AccessOut(
-                seq=a.seq,
-                at=a.at,
-                actor=a.actor,
-                actor_role=a.actor_role,
-                actor_name=a.actor_name,
-                action=a.action,
-                target=a.target,
-                outcome=a.outcome,
-            )
-            for a in lines
-        ],
-        next_before=lines[-1].seq if len(lines) == limit else None,
-    )
-
-
-def page_params(request: web.Request) -> tuple[int | None, int]:
-    """``?before=<seq>&limit=<n>`` of an access log page."""
-    before, limit = request.query.get("before"), request.query.get("limit", "50")
-    if (before is not None and not before.isdigit()) or not limit.isdigit():
-        raise BadRequest("before and limit are whole numbers", code="bad_page")
-    return (int(before) if before is not None else None), max(1, min(int(limit), 200))
-
-
-def grant_out(line: GrantLine) -> GrantLineOut:
-    g = line.grant
-    return GrantLineOut(
-        id=g.id,
-        patient_id=g.patient_id,
-        user_id=g.user_id,
-        reason=g.reason,
-        granted_at=g.granted_at,
-        expires_at=g.expires_at,
-        reviewed_at=g.reviewed_at,
-        reviewed_by=g.reviewed_by,
-        clinician_name=line.clinician.display_name,
-        patient_mrn=line.patient.mrn,
     )
 
 
@@ -611,197 +421,3 @@ async def add_encounter(request: web.Request, body: EncounterIn) -> EncounterOut
         principal(request), _patient_id(request), body.kind, body.started_at, body.ended_at
     )
     return encounter_out(row)
-
-
-# --- screenings and safety flags ----------------------------------------------------------------
-
-
-@api.route(
-    "GET",
-    "/patients/{patient_id}/screenings",
-    summary="PHQ-9 and GAD-7 screenings, newest first",
-    tag="screenings",
-    response=ScreeningListOut,
-    roles=CLINICAL,
-    errors=(404,),
-)
-async def list_screenings(request: web.Request) -> ScreeningListOut:
-    rows = await services(request).screenings.screenings(principal(request), _patient_id(request))
-    return ScreeningListOut(screenings=[screening_out(s) for s in rows])
-
-
-@api.route(
-    "POST",
-    "/patients/{patient_id}/screenings",
-    summary="Enter a PHQ-9 or GAD-7 item by item; scored, and PHQ-9 item 9 > 0 raises a flag",
-    tag="screenings",
-    body=ScreeningIn,
-    response=EnteredScreeningOut,
-    status=201,
-    roles=CLINICIANS,
-    errors=(404,),
-)
-async def enter_screening(request: web.Request, body: ScreeningIn) -> EnteredScreeningOut:
-    who = principal(request)
-    entered = await services(request).screenings.enter(
-        EnteredBy.user(who),
-        _patient_id(request),
-        body.instrument,
-        body.answers,
-        encounter_id=body.encounter_id,
-    )
-    return EnteredScreeningOut(
-        screening=screening_out(entered.screening),
-        safety_flag=flag_out(entered.flag) if entered.flag else None,
-    )
-
-
-@api.route(
-    "GET",
-    "/patients/{patient_id}/safety-flags",
-    summary="Safety flags still to be addressed (?all=true: addressed ones too)",
-    tag="screenings",
-    response=SafetyFlagListOut,
-    roles=CLINICAL,
-    errors=(404,),
-)
-async def list_safety_flags(request: web.Request) -> SafetyFlagListOut:
-    everything = request.query.get("all", "").lower() in ("1", "true", "yes")
-    rows = await services(request).screenings.flags(
-        principal(request), _patient_id(request), include_resolved=everything
-    )
-    return SafetyFlagListOut(safety_flags=[flag_out(f) for f in rows])
-
-
-@api.route(
-    "POST",
-    "/patients/{patient_id}/safety-flags/{flag_id}/resolve",
-    summary="Record how a safety flag was addressed",
-    tag="screenings",
-    body=ResolveFlagIn,
-    response=SafetyFlagOut,
-    roles=CLINICIANS,
-    errors=(404, 409),
-)
-async def resolve_safety_flag(request: web.Request, body: ResolveFlagIn) -> SafetyFlagOut:
-    flag_id = path_id(request, "flag_id", code="safety_flag_not_found", message="No such flag.")
-    flag = await services(request).screenings.resolve_flag(
-        principal(request), _patient_id(request), flag_id, body.note
-    )
-    return flag_out(flag)
-
-
-@api.route(
-    "GET",
-    "/safety-flags",
-    summary="Open safety flags of every patient whose care team you are on",
-    tag="screenings",
-    response=MyFlagsOut,
-    roles=CLINICIANS,
-)
-async def my_safety_flags(request: web.Request) -> MyFlagsOut:
-    found = await services(request).screenings.my_open_flags(principal(request))
-    return MyFlagsOut(
-        safety_flags=[
-            FlaggedPatientOut(
-                flag=flag_out(flag),
-                patient_id=patient.id,
-                mrn=patient.mrn,
-                given_name=patient.given_name,
-                family_name=patient.family_name,
-            )
-            for flag, patient in found
-        ]
-    )
-
-
-# --- access log, export, break the glass --------------------------------------------------------
-
-
-@api.route(
-    "GET",
-    "/patients/{patient_id}/access-log",
-    summary="Who accessed this record, newest first (admins; patients see /me/access-log)",
-    tag="record",
-    response=AccessLogOut,
-    roles=CLINICAL,
-    errors=(404,),
-)
-async def patient_access_log(request: web.Request) -> AccessLogOut:
-    before, limit = page_params(request)
-    lines = await services(request).record.access_log(
-        principal(request), _patient_id(request), before_seq=before, limit=limit
-    )
-    return access_log_out(lines, limit)
-
-
-@api.route(
-    "GET",
-    "/patients/{patient_id}/fhir",
-    summary="The record as a FHIR R4 Bundle (no psychotherapy notes, no drafts); audited",
-    tag="record",
-    response=FhirBundleOut,
-    roles=CLINICIANS,
-    errors=(404,),
-)
-async def export_fhir(request: web.Request) -> FhirBundleOut:
-    bundle = await services(request).export.fhir(principal(request), _patient_id(request))
-    return FhirBundleOut(bundle)
-
-
-@api.route(
-    "POST",
-    "/patients/{patient_id}/break-glass",
-    summary="Break the glass: read a record off your care team for a while, with a reason",
-    tag="record",
-    body=BreakGlassIn,
-    response=GrantOut,
-    status=201,
-    roles=CLINICIANS,
-    errors=(404,),
-)
-async def break_glass(request: web.Request, body: BreakGlassIn) -> GrantOut:
-    grant = await services(request).break_glass.break_glass(
-        principal(request), _patient_id(request), body.reason
-    )
-    return GrantOut(
-        id=grant.id,
-        patient_id=grant.patient_id,
-        user_id=grant.user_id,
-        reason=grant.reason,
-        granted_at=grant.granted_at,
-        expires_at=grant.expires_at,
-        reviewed_at=grant.reviewed_at,
-        reviewed_by=grant.reviewed_by,
-    )
-
-
-@api.route(
-    "GET",
-    "/admin/break-glass",
-    summary="Break-the-glass grants for review, newest first (?unreviewed=true)",
-    tag="admin",
-    response=GrantListOut,
-    roles=ADMIN,
-)
-async def list_grants(request: web.Request) -> GrantListOut:
-    unreviewed = request.query.get("unreviewed", "").lower() in ("1", "true", "yes")
-    lines = await services(request).break_glass.grants(
-        principal(request), unreviewed_only=unreviewed
-    )
-    return GrantListOut(grants=[grant_out(line) for line in lines])
-
-
-@api.route(
-    "POST",
-    "/admin/break-glass/{grant_id}/review",
-    summary="Mark a break-the-glass grant reviewed",
-    tag="admin",
-    response=GrantLineOut,
-    roles=ADMIN,
-    errors=(404, 409),
-)
-async def review_grant(request: web.Request) -> GrantLineOut:
-    grant_id = path_id(request, "grant_id", code="grant_not_found", message="No such grant.")
-    line = await services(request).break_glass.mark_reviewed(principal(request), grant_id)
-    return grant_out(line)

@@ -16,9 +16,8 @@ from server.auth.roles import Role
 from server.errors import ValidationFailed
 from server.state import principal, services
 from server.visits.links import GuestRole, LinkKind, LinkState
+from server.visits.rules import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES
 from server.visits.service import (
-    MAX_DURATION_MINUTES,
-    MIN_DURATION_MINUTES,
     IssuedLink,
     LinkView,
     NewVisit,

@@ -23,7 +23,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +38,8 @@ log = logging.getLogger("liaison.audit")
 
 HEAD_ID: Final = 1
 MAX_BATCH: Final = 500
+# How long the flusher waits for the head's lock before failing its batch.
+LOCK_TIMEOUT_S: Final = 30.0
 MAX_ACCESS_PAGE: Final = 200
 
 # Core tables: appends are bulk statements, not objects in the caller's session.
@@ -139,13 +141,19 @@ class AuditLog:
     (flushing what is queued) before the engine is disposed; or use ``async with``."""
 
     def __init__(
-        self, db: async_sessionmaker[AsyncSession], clock: Clock, *, max_batch: int = MAX_BATCH
+        self,
+        db: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        max_batch: int = MAX_BATCH,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._db = db
         self._clock = clock
         self._max_batch = max_batch
+        self._lock_timeout_ms = max(1, int(lock_timeout_s * 1000))
         self._queue: asyncio.Queue[_Pending | _Stop] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -216,7 +224,8 @@ class AuditLog:
         """Append events inside the caller's transaction, so they commit (or roll back) with the
         change they record. The head stays locked until that transaction ends: call this last,
         just before the commit."""
-        await _append(db, [self._stamp(e) for e in events])
+        if events:
+            await _append(db, [self._stamp(e) for e in events])
 
     async def _run(self) -> None:
         batch: list[_Pending] = []
@@ -247,6 +256,12 @@ class AuditLog:
     async def _flush(self, batch: list[_Pending]) -> None:
         try:
             async with self._db.begin() as db:
+                conn = await db.connection()
+                if conn.dialect.name == "postgresql":
+                    # A transaction that took the head (record_in) and then awaits record()
+                    # would otherwise stall this process's every audit write for good; on
+                    # SQLite the engine's busy timeout bounds the same wait.
+                    await conn.execute(text(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}"))
                 await _append(db, [p.item for p in batch])
         except Exception as exc:
             # The driver's message ("database is locked"), never the statement's parameters.

@@ -223,6 +223,8 @@ async def verify_chain(
     batch_size: int = BATCH_SIZE,
     max_problems: int = MAX_PROBLEMS,
 ) -> VerifyReport:
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     report = VerifyReport()
     walk = _Walk(report, max_problems)
     async with db() as session:

@@ -34,6 +34,7 @@ from server.record.entries import (
 from server.record.screenings import Instrument, Severity
 from server.visits.links import GuestRole, LinkKind
 from server.visits.status import VisitStatus
+from signaling.curbside import Mode, Status, Tier, Urgency
 
 # Explicit constraint names keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -490,3 +491,135 @@ class BreakGlassGrant(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+# --- Curbside consults (server/curbside, signaling/curbside_store.py) --------------------------
+
+
+class OnCallShift(Base):
+    """A psychiatrist on call, primary or backup, from ``starts_at`` until ``ends_at``."""
+
+    __tablename__ = "on_call_shifts"
+    __table_args__ = (
+        CheckConstraint(_one_of("tier", Tier), name="tier"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_on_call_shifts_ends_at_starts_at", "ends_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    psychiatrist_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tier: Mapped[str] = mapped_column(String(8))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PsychiatristLicense(Base):
+    """A state a psychiatrist is licensed in (two-letter code), as they recorded it."""
+
+    __tablename__ = "psychiatrist_licenses"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(2), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CurbsidePolicy(Base):
+    """An admin's run-time override of curbside settings (one row, id 1). NULL: use the
+    configuration's value (``curbside.require_license_match``)."""
+
+    __tablename__ = "curbside_policy"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    require_license_match: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    updated_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConsultRequest(Base):
+    """A curbside consult request. Its routing state (signaling/curbside.py CurbsideState) is
+    ``state`` as JSON, changed only with a compare-and-set on ``version``; ``status``,
+    ``ring_deadline`` and ``consultant_id`` are copies of it kept for queries."""
+
+    __tablename__ = "consult_requests"
+    __table_args__ = (
+        CheckConstraint(_one_of("urgency", Urgency), name="urgency"),
+        CheckConstraint(_one_of("mode", Mode), name="mode"),
+        CheckConstraint(_one_of("status", Status), name="status"),
+        Index("ix_consult_requests_patient_id_created_at", "patient_id", "created_at"),
+        Index("ix_consult_requests_status_answer_due_at", "status", "answer_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pcp_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    urgency: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    question: Mapped[str] = mapped_column(Text)
+    # Where the patient is (two-letter code), for the licence rule.
+    patient_state: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    ring_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    answer_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    consultant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True, nullable=True
+    )
+    state: Mapped[str] = mapped_column(Text)
+    # The record's context when the PCP asked (server/curbside/context.py), as JSON.
+    context: Mapped[str] = mapped_column(Text)
+    # When the PCP recorded the patient's consent to the consult; NULL: not recorded.
+    consent_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The call (call now, once accepted) and the encounter (the call, or the written answer).
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visits.id"), unique=True, nullable=True
+    )
+    encounter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("encounters.id"), unique=True, nullable=True
+    )
+    # The signed curbside recommendation note that completed a call.
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("consult_notes.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ConsultAnswer(Base):
+    """A written consult's structured recommendation."""
+
+    __tablename__ = "consult_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("consult_requests.id", ondelete="CASCADE"), unique=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assessment: Mapped[str] = mapped_column(Text)
+    recommendations: Mapped[str] = mapped_column(Text)
+    medication_suggestions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    follow_up: Mapped[str] = mapped_column(Text)
+    face_to_face_advised: Mapped[bool] = mapped_column(Boolean)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Presence(Base):
+    """One open signaling socket of a psychiatrist (their dashboard), on one server process.
+    Each process touches its rows every few seconds; rows it stopped touching are ignored."""
+
+    __tablename__ = "presence"
+    __table_args__ = (UniqueConstraint("node", "socket_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    node: Mapped[str] = mapped_column(String(32))  # the server process
+    socket_id: Mapped[str] = mapped_column(String(64))
+    # The visit room this socket is in (a call: busy), as of the last touch.
+    visit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

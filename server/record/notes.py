@@ -123,6 +123,10 @@ class NoteService:
         self._guard = guard
         self._store = store
 
+    @property
+    def store(self) -> NoteStore:
+        return self._store
+
     @staticmethod
     def templates() -> list[Template]:
         return list(TEMPLATES.values())
@@ -175,8 +179,9 @@ class NoteService:
         async with self._attempt(who, attempt) as db:
             meta = await self._load(db, who, note_id, attempt)
             await self._require(db, who, meta, Action.WRITE_NOTE)
+            # Author and draft first: nothing is decrypted for a refused request.
+            lifecycle.check_edit(meta.as_note(b""), who.user_id)
             current = meta.as_note(await self._store.body(db, meta))
-            lifecycle.check_edit(current, who.user_id)  # author and draft, before the body
             data = encode_body(_validate(meta.template_id, body, signing=False))
             now = self._guard.clock()
             edited = lifecycle.edit(current, who.user_id, data, now, base_version=base_version)
@@ -195,8 +200,8 @@ class NoteService:
         async with self._attempt(who, attempt) as db:
             meta = await self._load(db, who, note_id, attempt)
             await self._require(db, who, meta, Action.SIGN_NOTE)
+            lifecycle.check_sign(meta.as_note(b""), who.user_id, who.role)
             note = meta.as_note(await self._store.body(db, meta))
-            lifecycle.check_sign(note, who.user_id, who.role)
             if version is not None and version != meta.version:
                 raise _stale()
             _validate(meta.template_id, decode_body(note.body), signing=True)

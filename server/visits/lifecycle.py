@@ -97,28 +97,50 @@ async def record_room_outcome(db: AsyncSession, visit_id: int, outcome: RoomOutc
         visit.cancelled_at = outcome.ended_at
     if outcome.started_at is None:
         return
-    participants = json.dumps([_attendee_json(a) for a in outcome.attendance])
-    encounter = (
-        await db.execute(select(Encounter).where(Encounter.visit_id == visit_id))
-    ).scalar_one_or_none()
+    await record_encounter(
+        db,
+        visit,
+        ENCOUNTER_KIND,
+        outcome.started_at,
+        attendance=outcome.attendance,
+        ended_at=outcome.ended_at,
+    )
+
+
+async def record_encounter(
+    db: AsyncSession,
+    visit: Visit,
+    kind: str,
+    started_at: datetime,
+    *,
+    attendance: Sequence[Attendee] | None = None,
+    ended_at: datetime | None = None,
+) -> Encounter:
+    """Open the visit's Encounter (of ``kind``: a video visit's, or a curbside call's) or bring
+    it up to date: who attended, and when it ended (set once). An existing one keeps its kind."""
+    encounter = await encounter_of(db, visit.id)
     if encounter is None:
         encounter = Encounter(
-            patient_id=visit.patient_id,
-            visit_id=visit_id,
-            kind=ENCOUNTER_KIND,
-            started_at=outcome.started_at,
+            patient_id=visit.patient_id, visit_id=visit.id, kind=kind, started_at=started_at
         )
         db.add(encounter)
-    encounter.participants = participants
-    if outcome.ended_at is not None and encounter.ended_at is None:
-        encounter.ended_at = outcome.ended_at
+    if attendance is not None:
+        encounter.participants = participants_json(attendance)
+    if ended_at is not None and encounter.ended_at is None:
+        encounter.ended_at = ended_at
     await db.flush()
+    return encounter
 
 
 async def encounter_of(db: AsyncSession, visit_id: int) -> Encounter | None:
     return (
         await db.execute(select(Encounter).where(Encounter.visit_id == visit_id))
     ).scalar_one_or_none()
+
+
+def participants_json(attendance: Sequence[Attendee]) -> str:
+    """``Encounter.participants``: who took part, as JSON."""
+    return json.dumps([_attendee_json(a) for a in attendance])
 
 
 def _attendee_json(a: Attendee) -> dict[str, str]:

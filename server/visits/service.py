@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select, update
@@ -45,15 +45,10 @@ from server.visits.participants import (
     link_participant,
     user_participant,
 )
+from server.visits.rules import check_duration, checked_start, day_bounds
 from server.visits.status import VisitStatus, check_cancel, check_no_show
 
 log = logging.getLogger("liaison.visits")
-
-MIN_DURATION_MINUTES = 10
-MAX_DURATION_MINUTES = 240
-# A visit may be scheduled to start "now": this far in the past is still accepted.
-START_TOLERANCE = timedelta(minutes=5)
-MAX_LEAD_TIME = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -127,13 +122,6 @@ def patient_display_name(patient: Patient) -> str:
     return f"{patient.given_name} {patient.family_name[:1]}.".strip()
 
 
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC instants a local calendar day starts and ends at (DST days included)."""
-    start = datetime.combine(day, time(0), zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
 class VisitService:
     def __init__(
         self,
@@ -162,22 +150,19 @@ class VisitService:
         now = self._clock()
         async with self._db.begin() as db:
             patient = await require_record_access(db, who, new.patient_id, now=now)
-            start = _checked_start(new.scheduled_start, now)
-            _check_duration(new.duration_minutes)
+            start = checked_start(new.scheduled_start, now)
+            check_duration(new.duration_minutes)
             clinicians = await _checked_clinicians(db, patient.id, new.clinician_ids)
-            visit = Visit(
-                patient_id=patient.id,
-                scheduled_start=start,
-                duration_minutes=new.duration_minutes,
-                status=VisitStatus.SCHEDULED.value,
-                reason=new.reason,
+            visit = await insert_visit(
+                db,
+                patient.id,
+                start,
+                new.duration_minutes,
+                [c.id for c in clinicians],
                 created_by=who.user_id,
-                created_at=now,
-                room_version=0,
+                now=now,
+                reason=new.reason,
             )
-            db.add(visit)
-            await db.flush()
-            db.add_all(VisitClinician(visit_id=visit.id, user_id=c.id) for c in clinicians)
             token, link = await self._issue(
                 db, visit, LinkKind.PATIENT, None, patient_display_name(patient), who, now
             )
@@ -479,6 +464,37 @@ class VisitService:
         return views
 
 
+async def insert_visit(
+    db: AsyncSession,
+    patient_id: int,
+    start: datetime,
+    duration_minutes: int,
+    clinician_ids: Sequence[int],
+    *,
+    created_by: int,
+    now: datetime,
+    reason: str | None = None,
+) -> Visit:
+    """A new visit and its clinicians, in the caller's transaction. The caller has checked who
+    may create it and who may take part: :meth:`VisitService.schedule` for scheduled visits,
+    the curbside service for the call that starts when a psychiatrist accepts."""
+    visit = Visit(
+        patient_id=patient_id,
+        scheduled_start=start,
+        duration_minutes=duration_minutes,
+        status=VisitStatus.SCHEDULED.value,
+        reason=reason,
+        created_by=created_by,
+        created_at=now,
+        room_version=0,
+    )
+    db.add(visit)
+    await db.flush()
+    db.add_all(VisitClinician(visit_id=visit.id, user_id=uid) for uid in clinician_ids)
+    await db.flush()
+    return visit
+
+
 def _event(action: Action, who: Actor, visit: Visit, target: str, **detail: DetailValue) -> Event:
     return Event(
         action, audit_actor(who), patient_id=visit.patient_id, target=target, detail=detail
@@ -498,28 +514,6 @@ async def _visit_for(
         raise NotFound("No such visit.", code="visit_not_found")
     await require_record_access(db, who, visit.patient_id, now=now)
     return visit
-
-
-def _checked_start(start: datetime, now: datetime) -> datetime:
-    if start.tzinfo is None or start.utcoffset() is None:
-        raise ValidationFailed(
-            "Give the start time with its time zone (e.g. 2026-11-25T15:00:00Z).",
-            code="start_time_zone_missing",
-        )
-    start = start.astimezone(UTC)
-    if start < now - START_TOLERANCE:
-        raise ValidationFailed("The start time has already passed.", code="start_in_past")
-    if start > now + MAX_LEAD_TIME:
-        raise ValidationFailed("Schedule visits at most a year ahead.", code="start_too_far")
-    return start
-
-
-def _check_duration(minutes: int) -> None:
-    if not MIN_DURATION_MINUTES <= minutes <= MAX_DURATION_MINUTES:
-        raise ValidationFailed(
-            f"A visit lasts {MIN_DURATION_MINUTES} to {MAX_DURATION_MINUTES} minutes.",
-            code="invalid_duration",
-        )
 
 
 async def _checked_clinicians(

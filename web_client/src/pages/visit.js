@@ -129,6 +129,7 @@ function show(ctx, visit, head, body, load) {
     cleanups.push(
       call.on("lobby", (waiting) => {
         if (waiting.length && visit.status === "scheduled") setStatus("waiting");
+        invitations.refresh(); // someone arriving has opened their link
       }),
       call.on("remotes", (remotes) => {
         if (remotes.some((r) => r.kind !== "clinician" && r.connection === "connected")) {

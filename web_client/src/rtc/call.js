@@ -81,6 +81,12 @@ export class Call {
     this.lobby = [];
     /** @type {ChatLine[]} */
     this.chatLines = [];
+    /**
+     * Candidates from a connection we have no link with yet: the server may relay them ahead
+     * of the offer they belong to. Handed to the link the offer creates.
+     * @type {Map<string, import('./events.js').SignalIn[]>}
+     */
+    this.early = new Map();
     /** @type {{[K in keyof CallEvents]?: Set<(detail: CallEvents[K]) => void>}} */
     this.listeners = {};
     this.qualityTimer = window.setInterval(() => this.watchQuality(), QUALITY_INTERVAL_MS);
@@ -304,7 +310,13 @@ export class Call {
     let remote = this.remotes.get(data.from);
     const description = data.description;
     if (!remote) {
-      if (description?.type !== "offer") return; // a late candidate for a closed link
+      if (data.candidate) {
+        const waiting = this.early.get(data.from) ?? [];
+        if (waiting.length < 50) waiting.push(data);
+        this.early.set(data.from, waiting);
+        return;
+      }
+      if (description?.type !== "offer") return; // an answer for a link we closed
       remote = this.addRemote({ participant_id: "", kind: "guest", display_name: "", conn_id: data.from });
       remote.participantId = null;
       remote.kind = null;
@@ -320,10 +332,22 @@ export class Call {
       }
     }
     if (!remote.link) {
-      if (!description) return;
+      if (!description) {
+        const waiting = this.early.get(data.from) ?? [];
+        if (waiting.length < 50) waiting.push(data);
+        this.early.set(data.from, waiting);
+        return;
+      }
       remote.link = this.newLink(remote);
     }
     remote.link.handle(data);
+    // Candidates that came before this offer follow it into the link (which keeps them until
+    // the description is applied).
+    const early = this.early.get(data.from);
+    if (early && description) {
+      this.early.delete(data.from);
+      for (const signal of early) remote.link.handle(signal);
+    }
   }
 
   // --- peers -------------------------------------------------------------------------------
@@ -364,6 +388,7 @@ export class Call {
 
   /** @param {Remote} remote */
   dropRemote(remote) {
+    this.early.delete(remote.connId);
     window.clearTimeout(remote.dropTimer);
     remote.link?.close();
     this.remotes.delete(remote.connId);
@@ -398,6 +423,7 @@ export class Call {
   }
 
   closeLinks() {
+    this.early.clear();
     for (const remote of this.remotes.values()) {
       window.clearTimeout(remote.dropTimer);
       remote.link?.close();

@@ -40,6 +40,7 @@ export class EchoCheckError extends Error {
  * @property {import('./quality.js').Verdict} verdict
  * @property {boolean} videoEchoed     our camera came back through the network
  * @property {number} connectMs        from posting the offer to connected
+ * @property {() => void} stop          end the echo (it also ends by itself after a minute)
  */
 
 /**
@@ -47,13 +48,16 @@ export class EchoCheckError extends Error {
  * @param {(offer: {sdp: string, type: "offer"}) => Promise<{sdp: string, type: "answer"}>} options.post
  * @param {MediaStream} options.stream           what to send (the camera and microphone)
  * @param {(stream: MediaStream) => void} [options.onEcho]  the echoed media, to show it
+ * @param {() => void} [options.onEchoEnded]  the echo stopped after the check (the server ends
+ *   each echo peer after a minute)
  * @param {AbortSignal} [options.signal]
  * @returns {Promise<EchoResult>}
  */
-export async function runEchoCheck({ post, stream, onEcho, signal }) {
+export async function runEchoCheck({ post, stream, onEcho, onEchoEnded, signal }) {
   const pc = new RTCPeerConnection({ iceServers: [] });
   const abort = () => pc.close();
   signal?.addEventListener("abort", abort);
+  let finished = false;
   try {
     for (const track of stream.getTracks()) pc.addTrack(track, stream);
     const echoed = new MediaStream();
@@ -83,14 +87,28 @@ export async function runEchoCheck({ post, stream, onEcho, signal }) {
     const videoEchoed =
       stream.getVideoTracks().length > 0 &&
       (await Promise.race([videoBack.then(() => true), delay(ECHO_VIDEO_TIMEOUT_MS).then(() => false)]));
-    return { ...pings, verdict: verdict(pings), videoEchoed, connectMs };
+    // The echo stays on so the person can keep watching themselves come back, until stopped.
+    finished = true;
+    const stop = () => {
+      signal?.removeEventListener("abort", abort);
+      pc.close();
+    };
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState !== "connected") {
+        stop();
+        onEchoEnded?.();
+      }
+    });
+    return { ...pings, verdict: verdict(pings), videoEchoed, connectMs, stop };
   } catch (error) {
     if (error instanceof EchoCheckError) throw error;
     if (signal?.aborted) throw error;
     throw new EchoCheckError("failed", "The network check did not finish.", error);
   } finally {
-    signal?.removeEventListener("abort", abort);
-    pc.close();
+    if (!finished) {
+      signal?.removeEventListener("abort", abort);
+      pc.close();
+    }
   }
 }
 

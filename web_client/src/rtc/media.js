@@ -32,14 +32,14 @@ export function deviceProblem(error) {
 /** What to tell a person about a device problem, and what to do next. */
 export const DEVICE_ADVICE = {
   blocked:
-    "Your browser is blocking it. Select the camera or lock icon next to the web address, choose Allow for the camera and microphone, then select Try again.",
-  missing: "No camera or microphone was found. Plug one in (or use a phone or laptop that has one), then select Try again.",
-  busy: "Another app (a video call, the camera app) may be using it. Close that app, then select Try again.",
+    "Your browser is blocking it: select the camera or lock icon next to the web address, choose Allow for the camera and microphone, then try again.",
+  missing: "None was found: plug one in (or use a phone or laptop that has one), then try again.",
+  busy: "Another app (a video call, the camera app) may be using it: close that app, then try again.",
   insecure:
-    "This page must be opened through a secure (https) address to use the camera. Use the link exactly as the clinic sent it.",
+    "This page must be opened through a secure (https) address to use it: use the link exactly as the clinic sent it.",
   unsupported:
-    "This browser can't do video calls. Use a recent version of Chrome, Edge, Firefox or Safari.",
-  other: "Something went wrong starting it. Reload the page, then select Try again.",
+    "This browser can't do video calls: use a recent version of Chrome, Edge, Firefox or Safari.",
+  other: "Something went wrong starting it: reload the page, then try again.",
 };
 
 /**

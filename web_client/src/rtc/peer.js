@@ -19,6 +19,7 @@ import { StatsWatch } from "./quality.js";
 // How long ICE may stay "disconnected" (it often recovers by itself) before an ICE restart.
 const DISCONNECTED_GRACE_MS = 4000;
 const KINDS = /** @type {const} */ (["audio", "video"]);
+const MAX_EARLY_CANDIDATES = 64;
 
 /**
  * @typedef {object} PeerHooks
@@ -66,6 +67,12 @@ export class PeerLink {
     this.disconnectedTimer = undefined;
     /** Signals are handled one at a time, in the order they arrived. */
     this.queue = Promise.resolve();
+    /**
+     * Candidates that arrived before the description they belong to. The server relays each
+     * rtc:signal in a task of its own, so a small candidate can overtake a large description.
+     * @type {Candidate[]}
+     */
+    this.earlyCandidates = [];
 
     const pc = this.pc;
     pc.addEventListener("negotiationneeded", () => this.offer());
@@ -122,6 +129,7 @@ export class PeerLink {
       this.settingRemoteAnswer = false;
     }
     this.remoteSession = sdpSessionId(description.sdp);
+    for (const candidate of this.earlyCandidates.splice(0)) await this.onCandidate(candidate);
     if (description.type === "offer") {
       this.adoptTransceivers();
       await pc.setLocalDescription();
@@ -132,6 +140,16 @@ export class PeerLink {
   /** @param {Candidate | undefined} candidate */
   async onCandidate(candidate) {
     if (this.closed || !candidate) return;
+    const remote = this.pc.remoteDescription;
+    const ufrag = candidate.usernameFragment;
+    if (!remote || (ufrag && !remote.sdp.includes(`a=ice-ufrag:${ufrag}\r\n`))) {
+      // Not for the description applied so far: maybe for the next one (an ICE restart's offer
+      // still on its way). Kept, a bounded few, until the next description; a candidate of an
+      // ICE session that is over simply stays unused.
+      this.earlyCandidates.push(candidate);
+      if (this.earlyCandidates.length > MAX_EARLY_CANDIDATES) this.earlyCandidates.shift();
+      return;
+    }
     try {
       await this.pc.addIceCandidate(candidate);
     } catch (error) {

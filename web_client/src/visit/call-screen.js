@@ -51,14 +51,17 @@ export function callScreen({ call, media, role, onLeave }) {
   });
   selfVideo.muted = true; // the attribute alone does not mute in every browser
   const selfOverlay = h("p", { class: "tile__overlay", hidden: true });
+  // The local video is the list's last item: a corner overlay while there is one other
+  // person (or none), a tile like the others from two on (styles.css).
   const selfTile = h(
-    "div",
+    "li",
     { class: "tile tile--self" },
     selfVideo,
     selfOverlay,
     h("p", { class: "tile__name", text: "You" }),
   );
-  const stage = h("div", { class: "call__stage" }, grid, empty, selfTile);
+  grid.append(selfTile);
+  const stage = h("div", { class: "call__stage" }, grid, empty);
 
   /** @type {Map<Remote, {li: HTMLLIElement, video: HTMLVideoElement, name: HTMLElement, state: HTMLElement, overlay: HTMLElement, actions: HTMLElement, sound: HTMLButtonElement, resume: HTMLButtonElement, back: HTMLButtonElement | null, backWho: HTMLElement, watched: WeakSet<MediaStreamTrack>}>} */
   const tiles = new Map();
@@ -101,7 +104,8 @@ export function callScreen({ call, media, role, onLeave }) {
   function updateTile(remote) {
     const tile = tiles.get(remote) ?? makeTile(remote);
     const name = remote.name || "Someone joining";
-    tile.name.textContent = remote.kind && remote.kind !== "clinician" ? `${name} (${PEER_KINDS[remote.kind].toLowerCase()})` : name;
+    // Clinicians see who is the patient and who is a guest; everyone else sees names.
+    tile.name.textContent = clinician && remote.kind && remote.kind !== "clinician" ? `${name} (${PEER_KINDS[remote.kind].toLowerCase()})` : name;
     tile.video.setAttribute("aria-label", `Video of ${name}`);
     tile.state.textContent = connectionWords(remote);
     const stream = remote.link?.remoteStream ?? null;
@@ -139,7 +143,7 @@ export function callScreen({ call, media, role, onLeave }) {
     for (const remote of remotes) {
       updateTile(remote);
       const tile = /** @type {{li: HTMLLIElement}} */ (tiles.get(remote));
-      if (tile.li.parentNode !== grid) grid.append(tile.li);
+      if (tile.li.parentNode !== grid) grid.insertBefore(tile.li, selfTile);
     }
     grid.dataset.count = String(remotes.length);
     empty.hidden = remotes.length > 0;
@@ -177,7 +181,7 @@ export function callScreen({ call, media, role, onLeave }) {
     status.textContent = names.length
       ? `In the call with ${list}${list.endsWith(".") ? "" : "."}`
       : clinician
-        ? "You're in the visit room. Nobody else is in the call yet."
+        ? "You're in the visit room."
         : "Joining the call…";
   }
 
@@ -188,8 +192,8 @@ export function callScreen({ call, media, role, onLeave }) {
     play(selfVideo, screen ? new MediaStream([screen]) : media.hasCamera ? media.stream : null);
     selfTile.classList.toggle("tile--mirror", !screen);
     let overlay = "";
-    if (!screen && !media.hasCamera) overlay = "No camera: others hear you but can't see you.";
-    else if (!screen && media.cameraOff) overlay = "Your camera is off.";
+    if (!screen && !media.hasCamera) overlay = "No camera";
+    else if (!screen && media.cameraOff) overlay = "Camera off";
     selfOverlay.textContent = overlay;
     selfOverlay.hidden = !overlay;
     mute.setAttribute("aria-pressed", String(media.muted));
@@ -202,14 +206,19 @@ export function callScreen({ call, media, role, onLeave }) {
   }
 
   function showDeviceProblems() {
-    const problems = [];
-    if (media.cameraProblem) {
-      problems.push(`Your camera isn't available, so the call carries on with sound only. ${DEVICE_ADVICE[media.cameraProblem]}`);
+    const camera = media.hasCamera ? null : media.cameraProblem;
+    const microphone = media.hasMicrophone ? null : media.microphoneProblem;
+    let text = "";
+    if (camera && microphone) {
+      text = "Your camera and microphone aren't available, so the others can't see or hear you. You can still see and hear them, and type in the chat.";
+    } else if (camera) {
+      text = "Your camera isn't available, so the call carries on with sound only: the others hear you but can't see you.";
+    } else if (microphone) {
+      text = "Your microphone isn't available, so the others can't hear you. You can type in the chat.";
     }
-    if (media.microphoneProblem) {
-      problems.push(`Your microphone isn't available, so others can't hear you. ${DEVICE_ADVICE[media.microphoneProblem]} You can still use the chat.`);
-    }
-    if (problems.length) notices.show("warning", problems.join(" "));
+    if (!text) return;
+    const advice = DEVICE_ADVICE[camera ?? microphone ?? "other"];
+    notices.show("warning", text, h("p", { text: advice }));
   }
 
   const mute = h("button", { type: "button", class: "control", "aria-pressed": "false", text: "Mute" });

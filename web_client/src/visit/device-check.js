@@ -79,6 +79,10 @@ export function deviceCheck({ post, onContinue, continueLabel, signal }) {
       previewNote.textContent = "No camera";
       setBadge(cameraBadge, "Not available", "off");
       cameraStatus.textContent = `Your camera isn't available. ${DEVICE_ADVICE[m.cameraProblem ?? "other"]} Or continue with sound only: your clinician will hear you but not see you.`;
+      if (m.cameraProblem === "blocked" && m.microphoneProblem === "blocked") {
+        // One sentence for both, not the same advice twice.
+        cameraStatus.textContent = `Your browser is blocking the camera and the microphone. Select the camera or lock icon next to the web address, choose Allow for both, then select "Try camera and microphone again".`;
+      }
     }
     if (m.microphone) {
       setBadge(micBadge, "Working", "ok");
@@ -90,7 +94,10 @@ export function deviceCheck({ post, onContinue, continueLabel, signal }) {
     } else {
       setBadge(micBadge, "Not available", "off");
       level.hidden = true;
-      micStatus.textContent = `Your microphone isn't available. ${DEVICE_ADVICE[m.microphoneProblem ?? "other"]} Without it your clinician can't hear you, but you can still type in the chat.`;
+      micStatus.textContent =
+        m.microphoneProblem === "blocked" && !m.hasCamera && m.cameraProblem === "blocked"
+          ? "Without it your clinician can't hear you, but you can still type in the chat."
+          : `Your microphone isn't available. ${DEVICE_ADVICE[m.microphoneProblem ?? "other"]} Without it your clinician can't hear you, but you can still type in the chat.`;
     }
     retryDevices.hidden = m.hasCamera && m.hasMicrophone;
     proceed.textContent = m.hasCamera ? continueLabel : `${continueLabel} with sound only`;
@@ -118,7 +125,14 @@ export function deviceCheck({ post, onContinue, continueLabel, signal }) {
           echoFigure.hidden = !m.hasCamera;
           play(echoVideo, stream);
         },
+        onEchoEnded: () => {
+          if (run !== networkRun) return;
+          echoFigure.hidden = true;
+          echoVideo.srcObject = null;
+        },
       });
+      if (abort.signal.aborted) result.stop();
+      else abort.signal.addEventListener("abort", result.stop);
       if (run !== networkRun) return;
       setBadge(netBadge, { good: "Good", fair: "Fair", poor: "Poor" }[result.verdict], result.verdict === "good" ? "ok" : result.verdict === "fair" ? "attention" : "off");
       netStatus.textContent = VERDICT_WORDS[result.verdict];

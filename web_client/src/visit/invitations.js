@@ -137,7 +137,7 @@ export function invitationsPanel({ ctx, visit, reload }) {
         h("p", { class: "links__name", text: link.display_name }),
         h("p", { class: "links__meta", text: `${who} · ${live ? `expires ${timeOfDay(link.expires_at)}` : "no longer works"}` }),
       ),
-      h("span", { class: `badge ${live ? "badge--ok" : "badge--plain"}`, text: LINK_STATES[link.state] ?? link.state }),
+      h("span", { class: `badge ${link.state === "opened" ? "badge--ok" : "badge--plain"}`, text: LINK_STATES[link.state] ?? link.state }),
       withdraw,
     );
   }
@@ -223,6 +223,8 @@ export function invitationsPanel({ ctx, visit, reload }) {
   );
   return {
     element,
+    /** Fetch the links again (someone opened theirs, the visit ended). */
+    refresh,
     /** @param {Visit} visit */
     update(visit) {
       current = visit;
