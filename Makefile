@@ -13,6 +13,7 @@ demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/liaison demo
 
 test: system-packages $(STAMP) $(WEB_STAMP)
+	cd web_client && npm test --silent
 	tools/run-tests
 
 web: $(WEB_STAMP)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from server import __version__
 from server.api import admin as admin_api
 from server.api import auth as auth_api
+from server.api import clinics as clinics_api
 from server.api import curbside as curbside_api
 from server.api import curbside_rota as curbside_rota_api
 from server.api import devicecheck as devicecheck_api
@@ -21,10 +22,12 @@ from server.api import notes as notes_api
 from server.api import patients as patients_api
 from server.api import record as record_api
 from server.api import record_access as record_access_api
+from server.api import registry as registry_api
 from server.api import screenings as screenings_api
 from server.api import visits as visits_api
 from server.api.routing import STATE_CHANGING, Api, Endpoint, openapi_document
 from server.auth.tokens import csrf_token_for, tokens_match
+from server.clinics.live import attach_clinic_live
 from server.clock import Clock, utc_now
 from server.errors import Forbidden
 from server.http import Handler, make_middlewares
@@ -62,6 +65,8 @@ def build_api() -> Api:
         me_api,
         curbside_api,
         curbside_rota_api,
+        clinics_api,
+        registry_api,
     ):
         api.include(module.api)
     return api
@@ -93,6 +98,7 @@ def create_app(
 
     app.cleanup_ctx.append(services_ctx)
     attach_signaling(app)  # after the services: its cleanup runs first, while they are open
+    attach_clinic_live(app)  # after the signaling: it hooks into the namespace
     api.mount(app, guard)
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)

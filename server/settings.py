@@ -205,6 +205,35 @@ class CurbsideSettings(_Section):
     repeat_consult_window_days: int = Field(default=7, ge=0, le=365)
 
 
+class OutboxSettings(_Section):
+    """Messages to patients (visit invitations and reminders with the join link)."""
+
+    # "folder": one .eml file per message under ``folder`` (the embedded default, for the
+    # demo); "smtp": sent through the SMTP server below.
+    mode: Literal["folder", "smtp"] = "folder"
+    # Relative paths are inside paths.var_dir.
+    folder: Path = Path("outbox")
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    # A file holding the SMTP password (read when a message is sent), e.g. a mounted secret.
+    smtp_password_file: Path | None = None
+    smtp_from: str = "Liaison <no-reply@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+
+class RegistrySettings(_Section):
+    """The collaborative-care registry's flags (server/clinics/registry.py)."""
+
+    # "Not improving": less than improvement_target_percent below baseline after
+    # not_improving_weeks or more in treatment.
+    not_improving_weeks: int = Field(default=10, ge=1, le=104)
+    improvement_target_percent: int = Field(default=50, ge=1, le=100)
+    # "Overdue contact": no care-manager contact for more than this many days.
+    contact_overdue_days: int = Field(default=30, ge=1, le=365)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid", frozen=True
@@ -225,6 +254,8 @@ class Settings(BaseSettings):
     record: RecordSettings = Field(default_factory=RecordSettings)
     notes: NotesSettings = Field(default_factory=NotesSettings)
     curbside: CurbsideSettings = Field(default_factory=CurbsideSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
 
 def load_settings(

@@ -18,12 +18,16 @@ from server.auth.service import AuthService
 from server.auth.sessions import SessionService
 from server.auth.throttle import LoginThrottle
 from server.auth.users import UserService
+from server.clinics.caseload import RegistryService
+from server.clinics.events import ClinicEvents
+from server.clinics.service import ClinicService
 from server.clock import Clock, utc_now
 from server.curbside.oncall import OnCallService
 from server.curbside.service import CurbsideService
 from server.curbside.views import CurbsideViews
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import ensure_current
+from server.outbox import Outbox, sender_for
 from server.record.break_glass import BreakGlassService
 from server.record.chart import RecordService
 from server.record.export import ExportService
@@ -72,6 +76,10 @@ class Services:
     # are ``curbside.oncall``.
     curbside: CurbsideService
     curbside_views: CurbsideViews
+    # Remote clinics and the collaborative-care registry (server/clinics); the outbox is
+    # ``clinics.outbox``.
+    clinics: ClinicService
+    registry: RegistryService
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -138,6 +146,10 @@ async def open_services(
             OnCallService(db, cfg, clock, presence),
             patients,
         )
+        visits = VisitService(db, settings, clock, visit_events, audit)
+        screenings = ScreeningService(guard)
+        outbox = Outbox(db, sender_for(settings.outbox, settings.paths.var_dir), clock)
+        clinics = ClinicService(db, clock, audit, visits, screenings, outbox, ClinicEvents())
         yield Services(
             settings=settings,
             clock=clock,
@@ -150,18 +162,20 @@ async def open_services(
             auth=auth,
             patients=patients,
             visit_events=visit_events,
-            visits=VisitService(db, settings, clock, visit_events, audit),
+            visits=visits,
             visit_join=JoinService(db, settings.visits, clock, throttle, visit_events, audit),
             echo=echo,
             audit=audit,
             record=RecordService(guard),
-            screenings=ScreeningService(guard),
+            screenings=screenings,
             break_glass=BreakGlassService(guard, settings.record),
             notes=notes,
             export=ExportService(guard, notes, settings.server.public_url),
             notes_keys=notes_keys,
             curbside=curbside,
             curbside_views=CurbsideViews(db, cfg, clock, audit),
+            clinics=clinics,
+            registry=RegistryService(db, clock, audit, settings.registry),
         )
     finally:
         await echo.close()

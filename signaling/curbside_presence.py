@@ -53,23 +53,17 @@ class PresenceStore:
         # This server process (one per app): its rows are the ones it touches.
         self.node = node or uuid.uuid4().hex[:16]
         self._rooms: dict[str, int | None] = {}  # the visit id last written for each socket
+        self._users: dict[str, int] = {}  # whose each tracked socket is
 
     async def connected(self, socket_id: str, user_id: int) -> None:
-        now = self._clock()
         async with self._db.begin() as db:
-            db.add(
-                PresenceRow(
-                    user_id=user_id,
-                    node=self.node,
-                    socket_id=socket_id,
-                    connected_at=now,
-                    last_seen_at=now,
-                )
-            )
+            db.add(self._row(socket_id, user_id, self._clock()))
         self._rooms[socket_id] = None
+        self._users[socket_id] = user_id
 
     async def disconnected(self, socket_id: str) -> None:
         self._rooms.pop(socket_id, None)
+        self._users.pop(socket_id, None)
         async with self._db.begin() as db:
             await db.execute(
                 delete(PresenceRow).where(
@@ -87,8 +81,18 @@ class PresenceStore:
             if sid in self._rooms and self._rooms[sid] != visit_id
         }
         async with self._db.begin() as db:
-            await db.execute(
-                update(PresenceRow).where(PresenceRow.node == self.node).values(last_seen_at=now)
+            touched = await db.execute(
+                update(PresenceRow)
+                .where(PresenceRow.node == self.node)
+                .values(last_seen_at=now)
+                .returning(PresenceRow.socket_id)
+            )
+            # A row purged while this process could not touch it (a long pause) comes back.
+            seen = set(touched.scalars())
+            db.add_all(
+                self._row(sid, user_id, now)
+                for sid, user_id in self._users.items()
+                if sid not in seen
             )
             for sid, visit_id in changed.items():
                 await db.execute(
@@ -103,6 +107,16 @@ class PresenceStore:
                 )
             )
         self._rooms.update(changed)
+
+    def _row(self, socket_id: str, user_id: int, now: datetime) -> PresenceRow:
+        return PresenceRow(
+            user_id=user_id,
+            node=self.node,
+            socket_id=socket_id,
+            visit_id=self._rooms.get(socket_id),
+            connected_at=now,
+            last_seen_at=now,
+        )
 
     def tracks(self, socket_id: str) -> bool:
         return socket_id in self._rooms

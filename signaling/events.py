@@ -64,7 +64,8 @@ class LobbyTarget(_Event):
 
 
 class LobbyDeny(LobbyTarget):
-    reason: Literal["not_expected", "wrong_visit", "clinician_ended"] = "not_expected"
+    # The room's DenyReason values (signaling/rooms.py): codes, never free text.
+    reason: Literal["not_recognised", "wrong_visit", "rescheduled", "other"] = "not_recognised"
 
 
 class SessionDescription(_Event):

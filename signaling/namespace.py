@@ -153,10 +153,8 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self, visit_id: int, transition: Callable[[rooms.RoomState, datetime], rooms.Transition]
     ) -> rooms.Transition:
         result = await self.store.apply(visit_id, transition)
-        # Hooks first: once the effects are out, clients act on them (a joined client offers
-        # at once), so the handler must be quick from there to recording the socket's room.
-        await _run_hooks(self.room_hooks, visit_id, result.state)
         await self.emit_effects(visit_id, result.effects)
+        await _run_hooks(self.room_hooks, visit_id, result.state)
         return result
 
     async def emit_effects(self, visit_id: int, effects: list[rooms.Effect]) -> None:
@@ -281,11 +279,17 @@ async def join_room(
     roster = await ns.roster(msg.visit_id)
     authorise_join(identity, msg.visit_id, roster)
     ensure_invited = with_invite(identity, roster)
-    result = await ns.apply(
-        msg.visit_id,
-        lambda s, now: rooms.join(ensure_invited(s, now), sid, identity.participant_id, now),
-    )
-    state.visit_id = msg.visit_id
+    # The socket's room is known before the join's effects go out: a client that hears it
+    # joined offers at once, and its rtc:signal may arrive while this handler still runs.
+    previous, state.visit_id = state.visit_id, msg.visit_id
+    try:
+        result = await ns.apply(
+            msg.visit_id,
+            lambda s, now: rooms.join(ensure_invited(s, now), sid, identity.participant_id, now),
+        )
+    except BaseException:
+        state.visit_id = previous
+        raise
     me = result.state.by_conn(sid)
     presence = me.presence.value if me is not None else "absent"
     return ev.ok(visit_id=msg.visit_id, presence=presence)

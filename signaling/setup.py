@@ -34,6 +34,10 @@ def attach_signaling(app: web.Application) -> None:
         async_mode="aiohttp",
         cors_allowed_origins=sorted(settings.server.origins),
         max_http_buffer_size=settings.signaling.max_message_bytes,
+        # Each socket's events are handled one after another, in the order sent: an ICE
+        # candidate must never overtake the description it belongs to. Sockets still run
+        # concurrently with each other.
+        async_handlers=False,
         logger=False,
         engineio_logger=False,
     )

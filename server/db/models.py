@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from consult_notes.templates import NoteKind
+from server.clinics.kinds import BookingStatus, ContactKind, OutboxKind
 from server.db.types import UTCDateTime
 from server.record.entries import (
     AllergySeverity,
@@ -623,3 +624,119 @@ class Presence(Base):
     visit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# --- Remote clinics, the outbox and the collaborative-care registry (server/clinics) -----------
+
+
+class ClinicSession(Base):
+    """A psychiatrist's block of time, cut into slots of ``slot_minutes`` from ``starts_at``."""
+
+    __tablename__ = "clinic_sessions"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("slot_minutes BETWEEN 5 AND 240", name="slot_minutes"),
+        Index("ix_clinic_sessions_psychiatrist_id_starts_at", "psychiatrist_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    psychiatrist_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    slot_minutes: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClinicBooking(Base):
+    """A patient in one slot of a clinic session, and the video visit it created. A
+    rescheduled booking points at the booking that replaced it."""
+
+    __tablename__ = "clinic_bookings"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", BookingStatus), name="status"),
+        Index("ix_clinic_bookings_session_id_slot_start", "session_id", "slot_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("clinic_sessions.id", ondelete="CASCADE"))
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    replaced_by: Mapped[int | None] = mapped_column(ForeignKey("clinic_bookings.id"), nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message to a patient (an invitation or reminder with the join link). Once sent, the
+    join link is scrubbed from ``body``: only the link's hash is kept anywhere in the database."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", OutboxKind), name="kind"),
+        Index("ix_outbox_messages_sent_at_created_at", "sent_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to_address: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visits.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A code, never the server's error text (which may name hosts or addresses).
+    error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CareContact(Base):
+    """Care-management time spent on a patient, for the registry and monthly reporting."""
+
+    __tablename__ = "care_contacts"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", ContactKind), name="kind"),
+        CheckConstraint("minutes BETWEEN 1 AND 600", name="minutes"),
+        Index("ix_care_contacts_patient_id_at", "patient_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    minutes: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FollowUpTask(Base):
+    """A follow-up from a caseload review (a psychiatrist's recommendation), with an owner and a
+    due date; ``source_note_id`` is the note in the shared record it came from, if any."""
+
+    __tablename__ = "follow_up_tasks"
+    __table_args__ = (
+        Index("ix_follow_up_tasks_patient_id_due", "patient_id", "due"),
+        Index("ix_follow_up_tasks_owner_id_done_at", "owner_id", "done_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    due: Mapped[date] = mapped_column(Date)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_note_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consult_notes.id"), nullable=True
+    )
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)

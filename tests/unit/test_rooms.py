@@ -1032,3 +1032,12 @@ def test_close_ends_a_started_visit_that_was_cancelled_elsewhere() -> None:
     assert again.state is closed.state and again.effects == []
     with pytest.raises(ValueError):
         rooms.close(state, VisitStatus.WAITING, NOW)
+
+
+def test_the_wire_deny_reasons_are_the_rooms_deny_reasons() -> None:
+    from typing import get_args
+
+    from signaling.events import LobbyDeny
+
+    wire = set(get_args(LobbyDeny.model_fields["reason"].annotation))
+    assert wire == {r.value for r in DenyReason}

@@ -86,17 +86,21 @@ function show(ctx, visit, head, body, load) {
   const invitations = invitationsPanel({ ctx, visit, reload: load });
   const details = detailsCard(visit);
   const callArea = h("div", { class: "visit__call" });
-  const side = h("aside", { class: "visit__side", "aria-label": "Waiting room and invitations" });
-  replaceChildren(body, callArea, side);
+  // First on a phone (letting people in comes before the call), beside the call on a desktop.
+  const lobbyArea = h("div", { class: "visit__lobby" });
+  const side = h("div", { class: "visit__side" });
+  replaceChildren(body, lobbyArea, callArea, side);
 
   if (CLOSED.has(visit.status)) {
     replaceChildren(callArea, h("div", { class: "card" }, h("p", { text: `This visit is ${(VISIT_STATUS[visit.status] ?? visit.status).toLowerCase()}. There is no call to join.` }), h("p", {}, h("a", { href: "/home", text: "Back to today's visits" }))));
     replaceChildren(side, invitations.element, details);
+    lobbyArea.hidden = true;
     return;
   }
 
   replaceChildren(callArea, h("div", { class: "card" }, h("p", { class: "muted", role: "status", text: "Starting your camera and microphone…" })));
-  side.append(h("div", { class: "card section" }, h("h2", { class: "section__title", text: "Waiting room" }), h("p", { class: "muted", text: "Connecting…" })), invitations.element, details);
+  replaceChildren(lobbyArea, h("div", { class: "card section" }, h("h2", { class: "section__title", text: "Waiting room" }), h("p", { class: "muted", text: "Connecting…" })));
+  side.append(invitations.element, details);
 
   /** @type {LocalMedia | null} */
   let media = null;
@@ -124,7 +128,7 @@ function show(ctx, visit, head, body, load) {
       onLeave: () => ctx.navigate("/home", { flash: { kind: "info", text: "You left the call. The visit stays open: come back to it from today's visits." } }),
     });
     cleanups.push(() => lobby.destroy(), () => screen.destroy());
-    side.firstElementChild?.replaceWith(lobby.element);
+    replaceChildren(lobbyArea, lobby.element);
     replaceChildren(callArea, screen.element);
     cleanups.push(
       call.on("lobby", (waiting) => {
@@ -151,6 +155,7 @@ function show(ctx, visit, head, body, load) {
       setStatus(value);
       screen.destroy();
       lobby.destroy();
+      lobbyArea.hidden = true;
       media?.stop();
       replaceChildren(
         callArea,

@@ -82,3 +82,12 @@ export function localDay(now = new Date()) {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   return { date, zone };
 }
+
+/** YYYY-MM-DD from the three parts, or null if they are not a real date. @param {string} y @param {string} m @param {string} d */
+export function isoDate(y, m, d) {
+  const [year, month, day] = [y, m, d].map((v) => Number.parseInt(v.trim(), 10));
+  if (!(year >= 1900 && year <= 9999 && month >= 1 && month <= 12 && day >= 1 && day <= 31)) return null;
+  const date = new Date(Date.UTC(year, month - 1, day));
+  if (date.getUTCMonth() !== month - 1) return null; // e.g. February 30
+  return `${String(year).padStart(4, "0")}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
+}

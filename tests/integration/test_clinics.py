@@ -1,0 +1,266 @@
+"""Remote clinics through the real server: booking makes a visit and an invitation in the
+outbox folder; reschedule, cancel, resend; the board as a patient joins the waiting room and
+fills in a PHQ-9; running late; who may do what."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.auth.roles import Role
+from server.clock import FakeClock
+from server.state import SERVICES
+from signaling.probe import ProbeClient
+from tests.conftest import SignIn
+from tests.integration.visit_support import (
+    Client,
+    Clinic,
+    Holders,
+    create_patient,
+    error_code,
+    ok_json,
+    ready_patient,
+    set_up_clinic,
+)
+
+pytestmark = pytest.mark.timeout(90)
+BASE = "/api/v1/clinics"
+
+
+async def poll(check: Any, timeout: float = 10.0) -> None:
+    """A bounded poll for something the server does in its own time."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.02)
+
+
+class Setup:
+    def __init__(self, clinic: Clinic, session: dict[str, Any], patient_id: int) -> None:
+        self.clinic = clinic
+        self.session = session
+        self.patient_id = patient_id
+
+    @property
+    def outbox(self) -> Path:
+        return self.clinic.client.app[SERVICES].settings.paths.var_dir / "outbox"
+
+    async def book(self, slot: int = 0, patient_id: int | None = None) -> Any:
+        response = await self.clinic.care_manager.post(
+            f"{BASE}/sessions/{self.session['id']}/bookings",
+            json={
+                "patient_id": patient_id or self.patient_id,
+                "slot_start": self.session["slots"][slot],
+            },
+        )
+        return await ok_json(response, 201)
+
+    async def board(self) -> Any:
+        return await ok_json(
+            await self.clinic.psychiatrist.get(f"{BASE}/sessions/{self.session['id']}/board")
+        )
+
+
+@pytest.fixture
+async def setup(app_client: Client, clock: FakeClock, sign_in: SignIn) -> Setup:
+    clinic = await set_up_clinic(app_client, clock, sign_in)
+    patient = await create_patient(
+        clinic.psychiatrist, given_name="Sam", family_name="Lee", email="sam@example.org"
+    )
+    added = await clinic.psychiatrist.post(
+        f"/api/v1/patients/{patient['id']}/care-team",
+        json={"user_id": clinic.care_manager.user_id, "role_on_team": "care_manager"},
+    )
+    await ok_json(added, 201)
+    start = clock.now + timedelta(minutes=10)
+    session = await ok_json(
+        await clinic.care_manager.post(
+            f"{BASE}/sessions",
+            json={
+                "psychiatrist_id": clinic.psychiatrist.user_id,
+                "title": "Tuesday consults",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                "slot_minutes": 20,
+            },
+        ),
+        201,
+    )
+    assert len(session["slots"]) == 3
+    return Setup(clinic, session, patient["id"])
+
+
+async def test_booking_creates_a_visit_and_an_invitation_with_its_join_link(setup: Setup) -> None:
+    booked = await setup.book()
+    assert booked["status"] == "booked"
+    invitation = booked["invitation"]
+    assert invitation["sent_at"] is not None and invitation["error"] is None
+    files = sorted(setup.outbox.glob("*.eml"))
+    assert len(files) == 1
+    text = files[0].read_text()
+    assert "To: sam@example.org" in text and "/join#" in text
+    visit = await ok_json(
+        await setup.clinic.psychiatrist.get(f"/api/v1/visits/{booked['visit_id']}")
+    )
+    assert visit["status"] == "scheduled"
+    # The stored copy no longer holds a usable link.
+    async with setup.clinic.client.app[SERVICES].db() as db:
+        from server.db.models import OutboxMessage
+
+        stored = await db.get(OutboxMessage, invitation["id"])
+        assert stored is not None and "/join#" not in stored.body
+
+
+async def test_a_taken_slot_is_refused_and_leaves_no_visit_behind(setup: Setup) -> None:
+    await setup.book()
+    response = await setup.clinic.care_manager.post(
+        f"{BASE}/sessions/{setup.session['id']}/bookings",
+        json={"patient_id": setup.patient_id, "slot_start": setup.session["slots"][0]},
+    )
+    assert await error_code(response, 409) == "slot_taken"
+
+
+async def test_reschedule_cancels_the_old_visit_and_invites_again(setup: Setup) -> None:
+    first = await setup.book(0)
+    moved = await ok_json(
+        await setup.clinic.care_manager.post(
+            f"{BASE}/bookings/{first['id']}/reschedule",
+            json={"session_id": setup.session["id"], "slot_start": setup.session["slots"][2]},
+        ),
+        201,
+    )
+    assert moved["visit_id"] != first["visit_id"]
+    old = await ok_json(await setup.clinic.psychiatrist.get(f"/api/v1/visits/{first['visit_id']}"))
+    assert old["status"] == "cancelled"
+    detail = await ok_json(
+        await setup.clinic.care_manager.get(f"{BASE}/sessions/{setup.session['id']}")
+    )
+    statuses = {b["id"]: (b["status"], b["replaced_by"]) for b in detail["bookings"]}
+    assert statuses[first["id"]] == ("rescheduled", moved["id"])
+    assert len(list(setup.outbox.glob("*.eml"))) == 2
+
+
+async def test_cancel_and_resend(setup: Setup) -> None:
+    booked = await setup.book()
+    resent = await ok_json(
+        await setup.clinic.care_manager.post(
+            f"{BASE}/bookings/{booked['id']}/invitation", json={"kind": "reminder"}
+        ),
+        201,
+    )
+    assert resent["kind"] == "reminder" and resent["sent_at"] is not None
+    bodies = [p.read_text() for p in sorted(setup.outbox.glob("*.eml"))]
+    assert len(bodies) == 2 and "Reminder" in bodies[1]
+    cancelled = await ok_json(
+        await setup.clinic.care_manager.post(f"{BASE}/bookings/{booked['id']}/cancel")
+    )
+    assert cancelled["status"] == "cancelled"
+    response = await setup.clinic.care_manager.post(f"{BASE}/bookings/{booked['id']}/cancel")
+    assert await error_code(response, 409) == "booking_not_active"
+    assert (await setup.board())["rows"] == []
+
+
+async def test_the_board_follows_the_waiting_room_and_the_screening(setup: Setup) -> None:
+    booked = await setup.book()
+    clinic = setup.clinic
+    base = str(clinic.client.make_url("")).rstrip("/")
+    board = await setup.board()
+    assert [r["status"] for r in board["rows"]] == ["scheduled"]
+
+    # The psychiatrist's dashboard socket hears of every change.
+    psych = ProbeClient(base, {"liaison_session": _cookie(clinic.psychiatrist)})
+    pings: list[dict[str, Any]] = []
+    psych.sio.on("clinic:board", lambda data: pings.append(data), namespace="/rtc")
+    async with Holders(clinic.client) as holders:
+        # The patient opens the link from the invitation in the outbox folder.
+        text = sorted(setup.outbox.glob("*.eml"))[-1].read_text()
+        url = next(w for w in text.split() if "/join#" in w)
+        holder = await ready_patient(clinic, holders, url)
+        patient = ProbeClient(base, {"liaison_visit": holder.session_token})
+        notices: list[dict[str, Any]] = []
+        patient.sio.on("visit:notice", lambda data: notices.append(data), namespace="/rtc")
+        try:
+            await psych.connect()
+            await patient.connect()
+            await patient.join(booked["visit_id"])
+
+            async def waiting() -> bool:
+                rows = (await setup.board())["rows"]
+                return rows[0]["status"] == "waiting"
+
+            await poll(waiting)
+            await poll(lambda: _true(bool(pings)))
+            row = (await setup.board())["rows"][0]
+            assert row["waiting_since"] is not None
+            assert row["patient_participant_id"].startswith("link:")
+
+            entered = await holder.http.post(
+                base + f"{BASE}/waiting-room/screenings",
+                json={"instrument": "phq9", "answers": [2, 2, 2, 1, 1, 1, 1, 0, 1]},
+                headers={"X-CSRF-Token": holder.csrf_token},
+            )
+            assert entered.status == 204, await entered.text()
+            row = (await setup.board())["rows"][0]
+            assert [(s["instrument"], s["total"]) for s in row["screenings"]] == [("phq9", 11)]
+            assert len(row["safety_flags"]) == 1
+
+            late = await clinic.psychiatrist.post(
+                f"{BASE}/sessions/{setup.session['id']}/running-late", json={"minutes": 10}
+            )
+            assert (await ok_json(late))["notified"] == 1
+            await poll(lambda: _true(bool(notices)))
+            assert "about 10 minutes late" in notices[0]["text"]
+
+            await patient.close()
+
+            async def gone() -> bool:
+                return (await setup.board())["rows"][0]["status"] != "waiting"
+
+            await poll(gone)
+        finally:
+            await patient.close()
+            await psych.close()
+
+
+async def test_who_may_do_what(setup: Setup, sign_in: SignIn) -> None:
+    clinic = setup.clinic
+    body = {
+        "psychiatrist_id": clinic.psychiatrist.user_id,
+        "title": "x",
+        "starts_at": (clinic.clock.now + timedelta(hours=1)).isoformat(),
+        "ends_at": (clinic.clock.now + timedelta(hours=2)).isoformat(),
+        "slot_minutes": 30,
+    }
+    for persona in (clinic.pcp, clinic.psychiatrist):
+        response = await persona.post(f"{BASE}/sessions", json=body)
+        assert await error_code(response, 403) == "role_forbidden"
+    response = await clinic.outsider.get(f"{BASE}/sessions/{setup.session['id']}/board")
+    assert await error_code(response, 403) == "not_your_clinic"
+    response = await clinic.admin.get(f"{BASE}/sessions/{setup.session['id']}/board")
+    assert await error_code(response, 403) == "role_forbidden"
+    # A care manager off the patient's care team cannot book them.
+    other_cm = await sign_in(Role.CARE_MANAGER, "cm.other")
+    response = await other_cm.post(
+        f"{BASE}/sessions/{setup.session['id']}/bookings",
+        json={"patient_id": setup.patient_id, "slot_start": setup.session["slots"][0]},
+    )
+    assert await error_code(response, 403) == "not_on_care_team"
+    response = await clinic.psychiatrist.post(
+        f"{BASE}/waiting-room/screenings", json={"instrument": "gad7", "answers": [0] * 7}
+    )
+    assert await error_code(response, 403) == "role_forbidden"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _cookie(persona: Any) -> str:
+    from yarl import URL
+
+    jar = persona.http.cookie_jar.filter_cookies(URL(persona.base_url))
+    value: str = jar["liaison_session"].value
+    return value
