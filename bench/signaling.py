@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace  # noqa: E402
 
 import aiohttp  # noqa: E402
 
+from bench.common import RATE_LIMIT, liaison_argv, liaison_env  # noqa: E402
 from bench.connect_time import ConnectTimes, connect_times, median_ms  # noqa: E402
 from bench.procs import ServerProcess, free_port, load_average  # noqa: E402
 from bench.relay_load import (  # noqa: E402
@@ -55,35 +56,6 @@ from server.db.migrate import upgrade  # noqa: E402
 from server.settings import Settings, load_settings  # noqa: E402
 
 DEFAULT_ROOMS = (10, 100)
-# Far above what the bench sends, so the per-socket flood guard never refuses a message.
-RATE_LIMIT = 1_000_000
-
-
-def liaison_env(workdir: Path, port: int) -> dict[str, str]:
-    """The server's environment: this machine's, less any LIAISON_* setting, plus the bench's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
-    env.update(
-        {
-            "LIAISON_DATABASE__URL": f"sqlite+aiosqlite:///{workdir / 'liaison.db'}",
-            "LIAISON_PATHS__VAR_DIR": str(workdir / "var"),
-            "LIAISON_SERVER__HOST": "127.0.0.1",
-            "LIAISON_SERVER__PORT": str(port),
-            "LIAISON_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "LIAISON_LOGGING__LEVEL": "WARNING",
-            "LIAISON_SIGNALING__EVENTS_PER_SECOND": str(RATE_LIMIT),
-            "LIAISON_SIGNALING__EVENT_BURST": str(RATE_LIMIT),
-        }
-    )
-    return env
-
-
-def liaison_argv() -> list[str]:
-    script = Path(sys.executable).with_name("liaison")
-    if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "server.cli", "serve"]
-
-
 async def prepare_database(settings: Settings, rooms: int) -> list[Room]:
     engine = create_engine(settings.database)
     try:
