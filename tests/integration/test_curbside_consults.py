@@ -426,3 +426,42 @@ async def test_requests_carry_the_record_context(cb: Curbside) -> None:
 async def test_nothing_rings_when_nobody_is_on_call(cb: Curbside) -> None:
     asked = await cb.ask()
     assert asked["status"] == "queued_written"
+
+
+async def test_psychiatrists_manage_their_own_shifts_and_licences(cb: Curbside) -> None:
+    me = await cb.sign_in(Role.PSYCHIATRIST, "dr.ahmed")
+    now = cb.clinic.clock.now
+    shift = {
+        "psychiatrist_id": me.user_id,
+        "tier": "backup",
+        "starts_at": (now + timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=9)).isoformat(),
+    }
+    added = await ok_json(await me.post("/api/v1/curbside/shifts", json=shift), 201)
+    listed = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/shifts"))
+    assert [(s["id"], s["tier"], s["psychiatrist_name"]) for s in listed["shifts"]] == [
+        (added["id"], "backup", "Dr.Ahmed")
+    ]
+    backwards = shift | {"ends_at": shift["starts_at"], "starts_at": shift["ends_at"]}
+    assert await error_code(await me.post("/api/v1/curbside/shifts", json=backwards), 422) == (
+        "invalid_shift"
+    )
+
+    path = cb.base + f"/api/v1/curbside/shifts/{added['id']}"
+    other = cb.clinic.outsider
+    refused = await other.http.delete(path, headers={"X-CSRF-Token": other.csrf_token})
+    assert await error_code(refused, 403) == "not_your_shift"
+    removed = await me.http.delete(path, headers={"X-CSRF-Token": me.csrf_token})
+    assert removed.status == 204
+    assert (await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/shifts")))["shifts"] == []
+
+    licences = await ok_json(
+        await me.put("/api/v1/curbside/licenses", json={"states": ["ca", "NY"]})
+    )
+    assert licences["states"] == ["CA", "NY"]
+    assert (await ok_json(await me.get("/api/v1/curbside/licenses")))["states"] == ["CA", "NY"]
+    bad = await me.put("/api/v1/curbside/licenses", json={"states": ["Narnia"]})
+    assert await error_code(bad, 422) == "validation_failed"
+    assert await error_code(await cb.clinic.pcp.get("/api/v1/curbside/licenses"), 403) == (
+        "role_forbidden"
+    )
