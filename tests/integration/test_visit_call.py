@@ -245,3 +245,22 @@ async def test_the_socket_is_refused_from_another_origin(call: Call) -> None:
     # engine.io's CORS check refuses the handshake itself, before any namespace sees it.
     assert refusals == ["Connection error"]
     assert call.clinic.client.app[RTC].sockets == {}
+
+
+async def test_a_patient_sent_back_to_the_waiting_room_can_no_longer_signal(call: Call) -> None:
+    patient = await call.patient()
+    await patient.join(call.visit_id)
+    clinician = await call.clinician()
+    await clinician.join(call.visit_id)
+    await until(clinician.lobby_changed)
+    participant = clinician.lobby[0]["participant_id"]
+    await clinician.admit(participant)
+    await until(patient.joined)
+    signal = {"to": clinician.conn_id, "candidate": {"candidate": ""}}
+    assert (await patient.request("rtc:signal", signal))["ok"]  # relayed while in the call
+
+    await clinician.request("lobby:return", {"participant_id": participant})
+    await until(patient.waiting)
+    with pytest.raises(ProbeError) as refused:
+        await patient.request("rtc:signal", signal)
+    assert refused.value.code == "not_in_call"
