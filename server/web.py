@@ -14,6 +14,7 @@ APP_PAGES = (
     "/home",
     "/join",
     "/visit/{tail:.*}",
+    "/patients/{tail:.*}",
     "/device-check",
     "/admin",
     "/settings/security",

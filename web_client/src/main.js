@@ -6,6 +6,7 @@
 
 import { App } from "./app.js";
 import { adminPage } from "./pages/admin.js";
+import { chartPage } from "./pages/chart.js";
 import { deviceCheckPage } from "./pages/device-check.js";
 import { forbiddenPage, notFoundPage } from "./pages/fallbacks.js";
 import { homePage } from "./pages/home.js";
@@ -23,6 +24,7 @@ const ROUTES = [
   { path: "/join", page: joinPage },
   { path: "/device-check", page: deviceCheckPage },
   { path: "/visit/:visitId", page: visitPage },
+  { path: "/patients/:patientId", page: chartPage },
   // "/" is redirected by the app (to /home or /login); listed so links to it stay in the app.
   { path: "/", page: notFoundPage },
 ];

@@ -10,6 +10,7 @@ import { callScreen } from "../visit/call-screen.js";
 import { dayOf, languageName, STATUS_BADGE, timeOfDay, VISIT_STATUS } from "../visit/format.js";
 import { invitationsPanel } from "../visit/invitations.js";
 import { lobbyPanel } from "../visit/lobby.js";
+import { noteEditor } from "../notes/editor.js";
 
 /** @typedef {import('../app.js').PageContext} PageContext */
 /**
@@ -71,6 +72,7 @@ function show(ctx, visit, head, body, load) {
     status.textContent = VISIT_STATUS[value] ?? value;
   };
   setStatus(visit.status);
+  const side = h("div", { class: "visit__side" });
   replaceChildren(
     head,
     h("p", { class: "page__eyebrow", text: "Video visit" }),
@@ -81,6 +83,7 @@ function show(ctx, visit, head, body, load) {
       h("span", { text: `${dayOf(visit.scheduled_start)}, ${timeOfDay(visit.scheduled_start)}–${timeOfDay(visit.ends_at)}` }),
       status,
     ),
+    notesLinks(ctx, visit, side),
   );
 
   const invitations = invitationsPanel({ ctx, visit, reload: load });
@@ -88,7 +91,6 @@ function show(ctx, visit, head, body, load) {
   const callArea = h("div", { class: "visit__call" });
   // First on a phone (letting people in comes before the call), beside the call on a desktop.
   const lobbyArea = h("div", { class: "visit__lobby" });
-  const side = h("div", { class: "visit__side" });
   replaceChildren(body, lobbyArea, callArea, side);
 
   if (CLOSED.has(visit.status)) {
@@ -187,6 +189,33 @@ function show(ctx, visit, head, body, load) {
       replaceChildren(callArea, h("div", { class: "card stack" }, h("h2", { text: "This visit is open in another window" }), h("p", { text: "You opened it in another tab, window or device, so this one has stopped." }), again));
     }
   });
+}
+
+/**
+ * The "Chart" link and, for clinicians who write notes, a "Notes" toggle that shows the note
+ * editor in the side column beside the call.
+ * @param {PageContext} ctx @param {VisitDetail} visit @param {HTMLElement} side
+ */
+function notesLinks(ctx, visit, side) {
+  const links = h("p", { class: "visit__links" }, h("a", { href: `/patients/${visit.patient.id}`, text: "Chart" }));
+  const user = ctx.session.user;
+  if (!user || user.role === "admin") return links;
+  /** @type {ReturnType<typeof noteEditor> | null} */
+  let editor = null;
+  const toggle = h("button", { type: "button", class: "button button--secondary button--small", "aria-expanded": "false", text: "Notes" });
+  toggle.addEventListener("click", () => {
+    if (!editor) {
+      editor = noteEditor({ api: ctx.api, signal: ctx.signal, patientId: visit.patient.id, userId: user.id, announce: ctx.announce });
+      editor.element.classList.add("visit__notes");
+      editor.element.hidden = true;
+      side.prepend(editor.element);
+    }
+    const open = editor.element.hidden;
+    editor.element.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+  links.append(" ", toggle);
+  return links;
 }
 
 /** @param {VisitDetail} visit */

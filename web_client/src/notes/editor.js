@@ -1,0 +1,439 @@
+// The consult note editor: choose a template, write one textarea per section, autosave after a
+// pause in typing (PUT with base_version; 409 stale_draft means another tab changed it), sign
+// (the server's per-section refusals shown beside each section), and read signed notes with
+// their addenda. Used by the chart page and beside the call screen on the visit page.
+
+import { h, replaceChildren, uid } from "../dom.js";
+import { messageFor } from "../messages.js";
+
+/**
+ * @typedef {{key: string, label: string, required: boolean, help: string, type: string, group: string | null}} Section
+ * @typedef {{id: string, title: string, kind: string, private: boolean, sections: Section[]}} Template
+ * @typedef {{id: number, patient_id: number, kind: string, template_id: string | null, title: string,
+ *   state: string, version: number, author_id: number, author_name: string, created_at: string,
+ *   updated_at: string, signed_at: string | null, body: Record<string, unknown>, addenda: Note[]}} Note
+ */
+
+export const AUTOSAVE_DELAY_MS = 1500;
+
+/** @type {Template[] | null} */
+let templateCache = null;
+
+/**
+ * @param {{api: import('../api.js').Api, signal: AbortSignal, patientId: number, userId: number,
+ *   encounterId?: number | null, announce?: (text: string) => void, onChange?: () => void}} o
+ */
+export function noteEditor(o) {
+  const element = h("section", { class: "card section note-editor", "aria-label": "Note editor" });
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  let destroyed = false;
+  o.signal.addEventListener("abort", () => destroy());
+
+  function destroy() {
+    destroyed = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+  }
+
+  async function templates() {
+    if (!templateCache) {
+      const body = await o.api.get("/note-templates", { signal: o.signal });
+      templateCache = /** @type {Template[]} */ (body.templates);
+    }
+    return templateCache;
+  }
+
+  /** The template picker: the start of a new note. */
+  function showPicker() {
+    if (timer) clearTimeout(timer);
+    const error = h("div", { class: "message-slot", role: "alert" });
+    const selectId = uid("note-template");
+    const select = h("select", { id: selectId, class: "input", name: "template" });
+    const start = h("button", { type: "submit", class: "button button--primary", text: "Start note" });
+    const form = h(
+      "form",
+      { class: "form form--compact stack-small" },
+      h("div", { class: "field" }, h("label", { class: "field__label", for: selectId, text: "Template" }), select),
+      error,
+      h("div", { class: "form__actions" }, start),
+    );
+    replaceChildren(element, h("h2", { class: "section__title", text: "New note" }), form);
+    templates().then(
+      (list) => replaceChildren(select, list.map((t) => h("option", { value: t.id, text: t.title }))),
+      (e) => !o.signal.aborted && replaceChildren(error, notice("error", messageFor(e))),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (start.getAttribute("aria-disabled") === "true" || !select.value) return;
+      start.setAttribute("aria-disabled", "true");
+      start.textContent = "Starting…";
+      const payload = { template_id: select.value, body: {}, encounter_id: o.encounterId ?? undefined };
+      o.api.post(`/patients/${o.patientId}/notes`, payload, { signal: o.signal }).then(
+        (note) => {
+          o.onChange?.();
+          show(note);
+        },
+        (e) => {
+          if (o.signal.aborted) return;
+          start.removeAttribute("aria-disabled");
+          start.textContent = "Start note";
+          replaceChildren(error, notice("error", messageFor(e)));
+        },
+      );
+    });
+  }
+
+  /** Load a note by id and show it. @param {number} id */
+  async function open(id) {
+    if (timer) clearTimeout(timer);
+    replaceChildren(element, h("p", { class: "muted", role: "status", text: "Opening the note…" }));
+    try {
+      show(await o.api.get(`/notes/${id}`, { signal: o.signal }));
+    } catch (e) {
+      if (o.signal.aborted) return;
+      replaceChildren(element, notice("error", messageFor(e)), newNoteButton());
+    }
+  }
+
+  function newNoteButton() {
+    const button = h("button", { type: "button", class: "button button--secondary", text: "New note" });
+    button.addEventListener("click", () => showPicker());
+    return button;
+  }
+
+  /** @param {Note} note */
+  async function show(note) {
+    if (destroyed) return;
+    const list = await templates().catch(() => /** @type {Template[]} */ ([]));
+    const template = list.find((t) => t.id === note.template_id);
+    if (note.state === "draft" && note.author_id === o.userId && template) showDraft(note, template);
+    else showReadOnly(note, template);
+  }
+
+  /** @param {Note} note @param {Template} template */
+  function showDraft(note, template) {
+    let version = note.version;
+    let dirty = false;
+    /** @type {Promise<void> | null} */
+    let saving = null;
+    let stale = false;
+
+    const status = h("p", { class: "note-editor__status", role: "status", "aria-live": "polite", text: "Saved" });
+    const staleSlot = h("div", { class: "message-slot", role: "alert" });
+    const signSlot = h("div", { class: "message-slot", role: "alert" });
+    /** @type {Map<string, {input: HTMLTextAreaElement | HTMLSelectElement, setError: (m: string | null) => void}>} */
+    const inputs = new Map();
+    /** @type {HTMLElement[]} */
+    const blocks = [];
+    /** @type {HTMLElement | null} */
+    let group = null;
+    /** @type {string | null} */
+    let groupName = null;
+    for (const section of template.sections) {
+      const f = sectionField(section, note.body[section.key]);
+      inputs.set(section.key, f);
+      f.input.addEventListener("input", changed);
+      f.input.addEventListener("change", changed);
+      if (section.group) {
+        if (section.group !== groupName) {
+          groupName = section.group;
+          group = h("fieldset", { class: "fieldset note-editor__group" }, h("legend", { class: "fieldset__legend", text: section.group }));
+          blocks.push(group);
+        }
+        group?.append(f.element);
+      } else {
+        groupName = null;
+        group = null;
+        blocks.push(f.element);
+      }
+    }
+
+    const sign = h("button", { type: "submit", class: "button button--primary", text: "Sign note" });
+    const discard = h("button", { type: "button", class: "button button--quiet", text: "Discard draft" });
+    const form = h(
+      "form",
+      { class: "form stack", novalidate: true },
+      h("p", { class: "muted", text: "Sections marked * are required to sign. Your draft saves itself as you type." }),
+      ...blocks,
+      signSlot,
+      h("div", { class: "form__actions" }, sign, discard),
+    );
+    replaceChildren(
+      element,
+      h(
+        "div",
+        { class: "note-editor__head" },
+        h("h2", { class: "section__title", text: note.title }),
+        h("span", { class: "badge badge--attention", text: "Draft" }),
+      ),
+      status,
+      staleSlot,
+      form,
+      newNoteButton(),
+    );
+
+    function body() {
+      /** @type {Record<string, unknown>} */
+      const out = {};
+      for (const [key, f] of inputs) {
+        const value = f.input.value;
+        if (f.input instanceof HTMLSelectElement) {
+          if (value) out[key] = value === "yes";
+        } else if (value.trim()) out[key] = value;
+      }
+      return out;
+    }
+
+    function changed() {
+      if (stale || destroyed) return;
+      dirty = true;
+      status.textContent = "Not saved yet";
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => void save(), AUTOSAVE_DELAY_MS);
+    }
+
+    /** Save now (waiting for a save in flight first). @returns {Promise<boolean>} saved */
+    async function save() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      while (saving) await saving;
+      if (!dirty) return !stale;
+      if (stale) return false;
+      dirty = false;
+      status.textContent = "Saving…";
+      let ok = false;
+      saving = o.api.put(`/notes/${note.id}`, { body: body(), base_version: version }, { signal: o.signal }).then(
+        (saved) => {
+          version = saved.version;
+          ok = true;
+          if (!dirty) status.textContent = "Saved";
+        },
+        (e) => {
+          if (o.signal.aborted) return;
+          if (e.code === "stale_draft") {
+            stale = true;
+            status.textContent = "Not saved: changed in another tab";
+            const reload = h("button", { type: "button", class: "button button--secondary", text: "Reload the note" });
+            reload.addEventListener("click", () => void open(note.id));
+            replaceChildren(
+              staleSlot,
+              h(
+                "div",
+                { class: "notice notice--warning" },
+                h("p", { text: "This note was changed in another tab or window, so your latest changes were not saved. Reload it to continue from the saved version (copy anything you want to keep first)." }),
+                reload,
+              ),
+            );
+          } else {
+            dirty = true;
+            const fields = typeof e.fields === "object" ? e.fields : [];
+            showFieldErrors(fields);
+            status.textContent = `Not saved: ${messageFor(e)}`;
+          }
+        },
+      );
+      await saving;
+      saving = null;
+      return ok;
+    }
+
+    /** @param {{field: string, message: string}[]} fields */
+    function showFieldErrors(fields) {
+      for (const f of inputs.values()) f.setError(null);
+      for (const problem of fields) inputs.get(problem.field)?.setError(problem.message);
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (sign.getAttribute("aria-disabled") === "true") return;
+      sign.setAttribute("aria-disabled", "true");
+      sign.textContent = "Signing…";
+      replaceChildren(signSlot);
+      try {
+        if (!(await save())) {
+          if (!stale) replaceChildren(signSlot, notice("error", "The draft could not be saved, so it was not signed."));
+          return;
+        }
+        const signed = await o.api.post(`/notes/${note.id}/sign`, { version }, { signal: o.signal });
+        o.announce?.("The note is signed.");
+        o.onChange?.();
+        show(signed);
+      } catch (e) {
+        if (o.signal.aborted) return;
+        const err = /** @type {import('../api.js').ApiError} */ (e);
+        const fields = err.fields ?? [];
+        showFieldErrors(fields);
+        const labels = fields.map((f) => template.sections.find((s) => s.key === f.field)?.label ?? f.field);
+        replaceChildren(
+          signSlot,
+          h(
+            "div",
+            { class: "notice notice--error" },
+            h("p", { text: fields.length ? "The note can't be signed yet. Fill in these sections:" : messageFor(err) }),
+            fields.length ? h("ul", {}, labels.map((label) => h("li", { text: label }))) : null,
+          ),
+        );
+        const first = fields.map((f) => inputs.get(f.field)).find(Boolean);
+        first?.input.focus();
+      } finally {
+        sign.removeAttribute("aria-disabled");
+        sign.textContent = "Sign note";
+      }
+    });
+
+    discard.addEventListener("click", async () => {
+      if (!window.confirm("Discard this draft? Its text will be deleted.")) return;
+      if (timer) clearTimeout(timer);
+      stale = true; // stop autosaving
+      try {
+        await o.api.request("DELETE", `/notes/${note.id}`, undefined, { signal: o.signal });
+        o.onChange?.();
+        showPicker();
+      } catch (e) {
+        if (!o.signal.aborted) replaceChildren(signSlot, notice("error", messageFor(e)));
+      }
+    });
+  }
+
+  /** @param {Note} note @param {Template | undefined} template */
+  function showReadOnly(note, template) {
+    if (timer) clearTimeout(timer);
+    const badge =
+      note.state === "signed"
+        ? h("span", { class: "badge badge--ok", text: "Signed" })
+        : h("span", { class: "badge badge--attention", text: note.state === "draft" ? "Draft" : note.state });
+    const byline =
+      note.state === "signed" && note.signed_at
+        ? `Signed by ${note.author_name}, ${formatWhen(note.signed_at)}. Signed notes can't be changed; add an addendum instead.`
+        : `By ${note.author_name}, last saved ${formatWhen(note.updated_at)}.`;
+    const addendaList = h(
+      "div",
+      { class: "stack-small" },
+      note.addenda.map((a) =>
+        h(
+          "div",
+          { class: "note-view__addendum" },
+          h("p", { class: "muted", text: `Addendum by ${a.author_name}, ${formatWhen(a.signed_at ?? a.updated_at)}${a.state === "signed" ? "" : " (draft)"}` }),
+          h("p", { class: "note-view__text", text: String(a.body.text ?? "") }),
+        ),
+      ),
+    );
+    const addSlot = h("div", {});
+    if (note.state === "signed") {
+      const add = h("button", { type: "button", class: "button button--secondary", text: "Add addendum" });
+      add.addEventListener("click", () => replaceChildren(addSlot, addendumForm(note)));
+      addSlot.append(add);
+    }
+    replaceChildren(
+      element,
+      h("div", { class: "note-editor__head" }, h("h2", { class: "section__title", text: note.title }), badge),
+      h("p", { class: "muted", text: byline }),
+      h("dl", { class: "note-view" }, sectionsOf(note, template).flatMap(([label, value]) => [h("dt", { text: label }), h("dd", { class: "note-view__text", text: value })])),
+      note.addenda.length ? h("h3", { class: "subsection__title", text: "Addenda" }) : null,
+      addendaList,
+      addSlot,
+      newNoteButton(),
+    );
+  }
+
+  /** @param {Note} parent */
+  function addendumForm(parent) {
+    const id = uid("addendum");
+    const text = h("textarea", { id, class: "input note-editor__text", name: "addendum", rows: "4" });
+    const slot = h("div", { class: "message-slot", role: "alert" });
+    const submit = h("button", { type: "submit", class: "button button--primary", text: "Sign addendum" });
+    const form = h(
+      "form",
+      { class: "form stack-small" },
+      h("div", { class: "field" }, h("label", { class: "field__label", for: id, text: "Addendum" }), h("p", { class: "field__hint", text: "What is added or corrected, and why." }), text),
+      slot,
+      h("div", { class: "form__actions" }, submit),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!text.value.trim() || submit.getAttribute("aria-disabled") === "true") return;
+      submit.setAttribute("aria-disabled", "true");
+      try {
+        const draft = await o.api.post(`/notes/${parent.id}/addenda`, { body: { text: text.value } }, { signal: o.signal });
+        await o.api.post(`/notes/${draft.id}/sign`, {}, { signal: o.signal });
+        o.onChange?.();
+        await open(parent.id);
+      } catch (e) {
+        submit.removeAttribute("aria-disabled");
+        if (!o.signal.aborted) replaceChildren(slot, notice("error", messageFor(e)));
+      }
+    });
+    queueMicrotask(() => text.focus());
+    return form;
+  }
+
+  showPicker();
+  return { element, open, newNote: showPicker, destroy };
+}
+
+/**
+ * @param {Section} section
+ * @param {unknown} value
+ */
+function sectionField(section, value) {
+  const id = uid(`note-${section.key}`);
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  /** @type {HTMLTextAreaElement | HTMLSelectElement} */
+  let input;
+  if (section.type === "yes_no") {
+    input = h("select", { id, name: section.key, class: "input" }, h("option", { value: "", text: "Not answered" }), h("option", { value: "yes", text: "Yes" }), h("option", { value: "no", text: "No" }));
+    input.value = value === true ? "yes" : value === false ? "no" : "";
+  } else {
+    input = h("textarea", { id, name: section.key, class: "input note-editor__text", rows: "3" });
+    input.value = typeof value === "string" ? value : "";
+  }
+  if (section.required) input.setAttribute("aria-required", "true");
+  input.setAttribute("aria-describedby", [section.help ? hintId : null, errorId].filter(Boolean).join(" "));
+  const error = h("p", { id: errorId, class: "field__error", hidden: true });
+  const element = h(
+    "div",
+    { class: "field" },
+    h("label", { class: "field__label", for: id }, section.label, section.required ? h("span", { class: "note-editor__required", "aria-hidden": "true", text: " *" }) : null, section.required ? h("span", { class: "visually-hidden", text: " (required)" }) : null),
+    section.help ? h("p", { id: hintId, class: "field__hint", text: section.help }) : null,
+    error,
+    input,
+  );
+  return {
+    element,
+    input,
+    /** @param {string | null} message */
+    setError(message) {
+      error.textContent = message ?? "";
+      error.hidden = !message;
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+      element.classList.toggle("field--invalid", Boolean(message));
+    },
+  };
+}
+
+/** @param {Note} note @param {Template | undefined} template @returns {[string, string][]} */
+function sectionsOf(note, template) {
+  const label = (/** @type {string} */ key) => template?.sections.find((s) => s.key === key)?.label ?? key;
+  // The template's order, not the stored body's (which is canonical JSON, keys sorted).
+  const order = (/** @type {string} */ key) => {
+    const i = template?.sections.findIndex((s) => s.key === key) ?? -1;
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  return Object.entries(note.body)
+    .sort(([a], [b]) => order(a) - order(b))
+    .map(([key, value]) => [label(key), typeof value === "boolean" ? (value ? "Yes" : "No") : String(value)]);
+}
+
+/** @param {string} iso */
+export function formatWhen(iso) {
+  const date = new Date(iso);
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** @param {"error" | "warning" | "info" | "success"} kind @param {string} text */
+function notice(kind, text) {
+  return h("div", { class: `notice notice--${kind}` }, h("p", { text }));
+}
