@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from server.auth.roles import Role
@@ -203,6 +211,15 @@ class CurbsideSettings(_Section):
     # to face within this many days, or the patient had another consult within this many days.
     face_to_face_window_days: int = Field(default=14, ge=0, le=365)
     repeat_consult_window_days: int = Field(default=7, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _stale_after_missed_beats(self) -> CurbsideSettings:
+        if self.presence_stale_s < 2 * self.presence_heartbeat_s:
+            raise ValueError(
+                "presence_stale_s must be at least twice presence_heartbeat_s, or a live "
+                "dashboard would look offline between two heartbeats"
+            )
+        return self
 
 
 class OutboxSettings(_Section):

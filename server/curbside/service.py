@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consult_notes.templates import CURBSIDE_RECOMMENDATION
 from server.audit import Action, AuditLog, Event
 from server.auth.roles import Role
 from server.clock import Clock
@@ -49,7 +50,7 @@ from signaling.curbside_store import CurbsideStore, NewRequest
 
 log = logging.getLogger("liaison.curbside")
 
-NOTE_TEMPLATE = "curbside_recommendation"
+NOTE_TEMPLATE = CURBSIDE_RECOMMENDATION.id
 CALL_CACHE_SIZE = 2048
 
 # The events a change adds to the audit trail, written in its saving transaction.
@@ -161,15 +162,14 @@ class CurbsideService:
         return created.patient.id, await self.open(who, created.patient.id, new)
 
     async def cancel(self, who: Actor, request_id: int) -> None:
-        before = await self.store.row(request_id)
-
         async def cancelled(db: AsyncSession, tr: cs.Transition) -> list[Event]:
             return [record.audit_event(Action.RECORD_WRITE, who, tr.state, change="cancel")]
 
         result = await self.store.apply(
             request_id, lambda s, now: cs.cancel(s, who.user_id, now), self._within(cancelled)
         )
-        call = before.visit_id if result.changed else None
+        # Accepted but not yet connected: the call's room closes too.
+        call = (await self.store.row(request_id)).visit_id if result.changed else None
         await self._notify(result, *([CloseCall(call, VisitStatus.CANCELLED)] if call else []))
 
     # --- call now -------------------------------------------------------------------------------
@@ -180,11 +180,9 @@ class CurbsideService:
         started: list[int] = []
 
         async def won(db: AsyncSession, tr: cs.Transition) -> list[Event]:
-            request = tr.state.request
             visit_id, events = await record.start_call(
                 db, tr.state, who.user_id, self._settings.call_minutes, self._clock()
             )
-            self._remember(visit_id, CallParties(request.id, request.pcp_id, who.user_id))
             started.append(visit_id)
             return events
 
@@ -194,6 +192,8 @@ class CurbsideService:
         visit_id = started[0] if started else (await self.store.row(request_id)).visit_id
         assert visit_id is not None, "an accepted request has its call"
         if result.changed:
+            pcp_id = result.state.request.pcp_id
+            self._remember(visit_id, CallParties(request_id, pcp_id, who.user_id))
             log.info("curbside request taken", extra={"request_id": request_id, "by": who.user_id})
             await self._notify(result)
             # Busy now: stop ringing them for anything else.

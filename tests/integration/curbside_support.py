@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import ClientResponse
 from yarl import URL
 
 from server.auth.roles import Role
@@ -125,7 +126,8 @@ class Curbside:
         await probe.connect()
         return dashboard
 
-    async def ask(self, by: Persona | None = None, **fields: Any) -> Any:
+    async def post_request(self, by: Persona | None = None, **fields: Any) -> ClientResponse:
+        """POST a curbside request (Jordan, urgent, call now unless ``fields`` say otherwise)."""
         body = {
             "patient_id": self.clinic.patient_id,
             "question": QUESTION,
@@ -133,8 +135,10 @@ class Curbside:
             "mode": "call_now",
             "patient_consented": True,
         } | fields
-        response = await (by or self.clinic.pcp).post("/api/v1/curbside/requests", json=body)
-        return await ok_json(response, 201)
+        return await (by or self.clinic.pcp).post("/api/v1/curbside/requests", json=body)
+
+    async def ask(self, by: Persona | None = None, **fields: Any) -> Any:
+        return await ok_json(await self.post_request(by, **fields), 201)
 
     async def get(self, request_id: int, by: Persona | None = None) -> Any:
         persona = by or self.clinic.pcp
@@ -151,15 +155,3 @@ class Curbside:
     async def close(self) -> None:
         for dashboard in self.dashboards:
             await dashboard.probe.close()
-
-
-async def poll(check: Callable[[], Any], seconds: float = 15) -> Any:
-    """Wait until ``check()`` (sync or async) returns something truthy, polling briefly."""
-    async with asyncio.timeout(seconds):
-        while True:
-            value = check()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.02)

@@ -338,28 +338,9 @@ async def test_authorisation_is_checked_on_every_step(cb: Curbside) -> None:
 
     hidden = await cb.clinic.outsider.get(f"/api/v1/curbside/requests/{rid}")
     assert await error_code(hidden, 404) == "request_not_found"
-    as_psychiatrist = await cb.clinic.psychiatrist.post(
-        "/api/v1/curbside/requests",
-        json={
-            "patient_id": cb.clinic.patient_id,
-            "question": "?",
-            "urgency": "routine",
-            "mode": "written",
-            "patient_consented": True,
-        },
-    )
+    as_psychiatrist = await cb.post_request(cb.clinic.psychiatrist)
     assert await error_code(as_psychiatrist, 403) == "role_forbidden"
-    stranger = await cb.sign_in(Role.PCP, "dr.lee")
-    off_team = await stranger.post(
-        "/api/v1/curbside/requests",
-        json={
-            "patient_id": cb.clinic.patient_id,
-            "question": "?",
-            "urgency": "routine",
-            "mode": "written",
-            "patient_consented": True,
-        },
-    )
+    off_team = await cb.post_request(await cb.sign_in(Role.PCP, "dr.lee"))
     assert await error_code(off_team, 403) == "not_on_care_team"
     metrics = await cb.clinic.pcp.get("/api/v1/admin/curbside/metrics")
     assert await error_code(metrics, 403) == "role_forbidden"
@@ -389,17 +370,7 @@ async def test_a_request_can_bring_a_minimal_new_patient(cb: Curbside) -> None:
     )
     assert asked["patient_state"] == "NV" and asked["patient_id"] != cb.clinic.patient_id
     assert asked["context"]["problems"] == []
-    both = await cb.clinic.pcp.post(
-        "/api/v1/curbside/requests",
-        json={
-            "patient_id": cb.clinic.patient_id,
-            "new_patient": {"given_name": "X"},
-            "question": "?",
-            "urgency": "routine",
-            "mode": "written",
-            "patient_consented": True,
-        },
-    )
+    both = await cb.post_request(new_patient={"given_name": "X"})
     assert await error_code(both, 422) == "validation_failed"
 
 
