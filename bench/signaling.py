@@ -56,6 +56,8 @@ from server.db.migrate import upgrade  # noqa: E402
 from server.settings import Settings, load_settings  # noqa: E402
 
 DEFAULT_ROOMS = (10, 100)
+
+
 async def prepare_database(settings: Settings, rooms: int) -> list[Room]:
     engine = create_engine(settings.database)
     try:

@@ -16,7 +16,7 @@ from server.visits.service import NewVisit
 from server.visits.status import VisitStatus
 
 # A demo password is printed for anyone to see: never use demo data in a real deployment.
-DEMO_PASSWORD = "liaison-demo-password"
+DEMO_PASSWORD = "liaison-demo-password"  # noqa: S105 - printed for all to see, demo only
 
 
 @dataclass(frozen=True)

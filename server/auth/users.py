@@ -83,9 +83,7 @@ class UserService:
                 raise NotFound("no such user", code="user_not_found")
             if disabled and user.disabled_at is None:
                 if user.role == Role.ADMIN.value and await self._active_admins(db) <= 1:
-                    raise Conflict(
-                        "This is the last active admin account.", code="last_admin"
-                    )
+                    raise Conflict("This is the last active admin account.", code="last_admin")
                 user.disabled_at = self._clock()
                 await self._sessions.revoke_all(db, user.id, reason="disabled")
             elif not disabled:

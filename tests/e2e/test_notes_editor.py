@@ -84,9 +84,7 @@ async def test_psychiatrist_writes_and_signs_a_consult_note_from_the_chart(
     reason = editor.get_by_role("textbox", name="Reason for referral")
     await expect(reason).to_have_attribute("aria-required", "true")
     await page.screenshot(path=str(shots / "notes-new.png"), full_page=True)
-    await reason.fill(
-        REQUIRED_BUT_PLAN["reason_for_referral"]
-    )
+    await reason.fill(REQUIRED_BUT_PLAN["reason_for_referral"])
     for key, text in REQUIRED_BUT_PLAN.items():
         if key != "reason_for_referral":
             await editor.locator(f'textarea[name="{key}"]').fill(text)

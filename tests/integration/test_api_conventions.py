@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.auth.roles import Role
 from server.app import create_app
+from server.auth.roles import Role
 from server.state import SERVICES
 from tests.conftest import AppFactory, SignIn, make_settings, migrate
 

@@ -49,7 +49,7 @@ from server.db.models import AuditEvent, Patient, User, Visit, VisitLink
 from server.logs import request_id_var
 from server.settings import DatabaseSettings, Settings
 from server.state import SERVICES
-from tests.conftest import postgres_admin_url, PASSWORD, AppFactory, make_settings, migrate
+from tests.conftest import PASSWORD, AppFactory, make_settings, migrate, postgres_admin_url
 from tests.integration.test_database import PROJECT, run_cli
 
 DOCTOR = Actor.user(1, Role.PSYCHIATRIST)

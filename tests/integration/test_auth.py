@@ -382,7 +382,8 @@ async def test_an_admin_cannot_disable_themselves(sign_in: SignIn) -> None:
 
 
 async def test_the_last_active_admin_cannot_be_disabled(
-    app_client: TestClient, sign_in: SignIn  # type: ignore[type-arg]
+    app_client: TestClient,
+    sign_in: SignIn,  # type: ignore[type-arg]
 ) -> None:
     first = await sign_in(Role.ADMIN, "root")
     second = await sign_in(Role.ADMIN, "second")

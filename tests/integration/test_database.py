@@ -81,7 +81,12 @@ def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.Completed
     }
     return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "server.cli", *args],
-        input=stdin, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=60,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT,
+        timeout=60,
     )
 
 
@@ -92,9 +97,12 @@ def test_cli_serve_explains_an_outdated_schema(tmp_path: Path) -> None:
 
 
 def test_cli_reports_bad_configuration_by_name(tmp_path: Path) -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "server.cli", "migrate"],
-        capture_output=True, text=True, cwd=PROJECT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "LIAISON_SERVER__PORT": "eighty"},
     )
     assert result.returncode == 2
@@ -104,18 +112,32 @@ def test_cli_reports_bad_configuration_by_name(tmp_path: Path) -> None:
 def test_cli_migrates_then_creates_the_first_admin(tmp_path: Path) -> None:
     assert run_cli(tmp_path, "migrate").returncode == 0
     created = run_cli(
-        tmp_path, "users", "add", "root.admin", "--role", "admin", "--password-stdin",
+        tmp_path,
+        "users",
+        "add",
+        "root.admin",
+        "--role",
+        "admin",
+        "--password-stdin",
         stdin="a long admin passphrase\n",
     )
     assert created.returncode == 0, created.stderr
     assert "root.admin (admin" in created.stdout
     again = run_cli(
-        tmp_path, "users", "add", "root.admin", "--role", "admin", "--password-stdin",
+        tmp_path,
+        "users",
+        "add",
+        "root.admin",
+        "--role",
+        "admin",
+        "--password-stdin",
         stdin="a long admin passphrase\n",
     )
     assert again.returncode == 1
     assert "taken" in again.stderr
-    weak = run_cli(tmp_path, "users", "add", "b", "--role", "admin", "--password-stdin", stdin="x\n")
+    weak = run_cli(
+        tmp_path, "users", "add", "b", "--role", "admin", "--password-stdin", stdin="x\n"
+    )
     assert weak.returncode == 1
 
 

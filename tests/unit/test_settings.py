@@ -24,7 +24,7 @@ def test_a_config_file_overrides_the_defaults_and_env_overrides_the_file(tmp_pat
     config = write(tmp_path / "site.toml", "[server]\nport = 9000\nhost = '0.0.0.0'\n")
     settings = load_settings(config, environ={"LIAISON_SERVER__PORT": "9100"})
     assert settings.server.port == 9100  # env beats file
-    assert settings.server.host == "0.0.0.0"  # file beats defaults
+    assert settings.server.host == "0.0.0.0"  # noqa: S104 - file beats defaults
     assert settings.server.public_url == "http://127.0.0.1:8080"  # defaults remain
 
 
@@ -59,17 +59,17 @@ def test_it_refuses_an_unknown_setting_in_a_file(tmp_path: Path) -> None:
 
 
 def test_it_refuses_an_unknown_role_for_totp() -> None:
-    with pytest.raises(ConfigError, match="security.totp_required_roles"):
+    with pytest.raises(ConfigError, match=r"security\.totp_required_roles"):
         load_settings(environ={"LIAISON_SECURITY__TOTP_REQUIRED_ROLES": '["surgeon"]'})
 
 
 def test_it_refuses_a_synchronous_database_url() -> None:
-    with pytest.raises(ConfigError, match="database.url"):
+    with pytest.raises(ConfigError, match=r"database\.url"):
         load_settings(environ={"LIAISON_DATABASE__URL": "sqlite:///x.db"})
 
 
 def test_it_refuses_a_public_url_without_scheme() -> None:
-    with pytest.raises(ConfigError, match="server.public_url"):
+    with pytest.raises(ConfigError, match=r"server\.public_url"):
         load_settings(environ={"LIAISON_SERVER__PUBLIC_URL": "liaison.example.org"})
 
 
