@@ -30,7 +30,7 @@ from server.auth.tokens import csrf_token_for, tokens_match
 from server.clinics.live import attach_clinic_live
 from server.clock import Clock, utc_now
 from server.errors import Forbidden
-from server.http import Handler, make_middlewares
+from server.http import Handler, make_middlewares, set_private_cookie
 from server.settings import PROJECT_ROOT, Settings
 from server.state import (
     NEW_SESSION_TOKEN,
@@ -155,14 +155,12 @@ async def session_cookie(request: web.Request, handler: Handler) -> web.StreamRe
         settings = request.app[SETTINGS]
         name = settings.sessions.cookie_name
         if new_token:
-            response.set_cookie(
+            set_private_cookie(
+                response,
                 name,
                 new_token,
-                max_age=settings.sessions.absolute_lifetime_s,
-                path="/",
-                httponly=True,
-                secure=settings.server.tls,
-                samesite="Strict",
+                settings.sessions.absolute_lifetime_s,
+                settings.server.tls,
             )
         else:
             response.del_cookie(name, path="/", secure=settings.server.tls, samesite="Strict")

@@ -54,6 +54,15 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
     return response
 
 
+def set_private_cookie(
+    response: web.StreamResponse, name: str, value: str, max_age: int, secure: bool
+) -> None:
+    """A cookie only this origin's requests carry and no script can read."""
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", httponly=True, secure=secure, samesite="Strict"
+    )
+
+
 def make_middlewares(max_body_bytes: int) -> list[Any]:
     @web.middleware
     async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -416,13 +416,17 @@ async def session_sweeper(
                         await ns.disconnect(sid)
             if time.monotonic() - last_touch >= touch_every_s:
                 in_call = [
-                    sid_session
-                    for sid_session, sids in by_session.items()
-                    if sid_session in valid
-                    and any(ns.sockets.get(s, None) and ns.sockets[s].visit_id for s in sids)
+                    session_id
+                    for session_id, sids in by_session.items()
+                    if session_id in valid and any(_in_room(ns, sid) for sid in sids)
                 ]
                 if in_call:
                     await touch(in_call)
                 last_touch = time.monotonic()
         except Exception:
             log.exception("session sweep failed")
+
+
+def _in_room(ns: RtcNamespace, sid: str) -> bool:
+    state = ns.sockets.get(sid)
+    return state is not None and state.visit_id is not None

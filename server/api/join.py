@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from server.api.routing import Api
 from server.auth.tokens import csrf_token_for, tokens_match
 from server.errors import Forbidden
-from server.http import Handler
+from server.http import Handler, set_private_cookie
 from server.record.demographics import Address, PhoneNumber, StateCode
 from server.state import SETTINGS, services
 from server.visits.join import JoinState, Location
@@ -235,13 +235,11 @@ async def visit_cookie(request: web.Request, handler: Handler) -> web.StreamResp
     cookie = request.get(NEW_VISIT_COOKIE)
     if cookie is not None:
         settings = request.app[SETTINGS]
-        response.set_cookie(
+        set_private_cookie(
+            response,
             settings.visits.cookie_name,
             cookie.token,
-            max_age=cookie.max_age_s,
-            path="/",
-            httponly=True,
-            secure=settings.server.tls,
-            samesite="Strict",
+            cookie.max_age_s,
+            settings.server.tls,
         )
     return response
