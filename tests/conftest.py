@@ -66,6 +66,17 @@ async def migrate(settings: Settings) -> None:
     shutil.copyfile(_template_db, target)
 
 
+async def error_code(response: aiohttp.ClientResponse, status: int) -> str:
+    """The error's code, after checking the status and the ``{error: {code, message}}`` shape."""
+    assert response.status == status, await response.text()
+    body = await response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    code: str = body["error"]["code"]
+    return code
+
+
 def postgres_admin_url() -> str:
     """The test PostgreSQL server that `make test` starts (tools/test-postgres).
 

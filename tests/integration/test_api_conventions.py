@@ -5,56 +5,48 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.auth.roles import Role
 from server.state import SERVICES
-from tests.conftest import AppFactory, SignIn, make_settings, migrate
+from tests.conftest import AppFactory, SignIn, error_code, make_settings, migrate
 
 Client = TestClient  # type: ignore[type-arg]
-
-
-async def error_of(response: aiohttp.ClientResponse, status: int) -> str:
-    assert response.status == status, await response.text()
-    body = await response.json()
-    assert set(body) == {"error"}
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    code: str = body["error"]["code"]
-    return code
 
 
 async def test_400_for_a_body_that_is_not_json(app_client: Client) -> None:
     response = await app_client.post(
         "/api/v1/auth/login", data=b"{username:", headers={"Content-Type": "application/json"}
     )
-    assert await error_of(response, 400) == "malformed_json"
+    assert await error_code(response, 400) == "malformed_json"
 
 
 async def test_401_without_a_session(app_client: Client) -> None:
-    assert await error_of(await app_client.get("/api/v1/auth/session"), 401) == "not_signed_in"
+    assert await error_code(await app_client.get("/api/v1/auth/session"), 401) == "not_signed_in"
 
 
 async def test_403_for_a_role_that_may_not(sign_in: SignIn) -> None:
     pcp = await sign_in(Role.PCP)
-    assert await error_of(await pcp.get("/api/v1/admin/users"), 403) == "role_forbidden"
+    assert await error_code(await pcp.get("/api/v1/admin/users"), 403) == "role_forbidden"
 
 
 async def test_404_for_an_unknown_api_path(app_client: Client) -> None:
-    assert await error_of(await app_client.get("/api/v1/nothing-here"), 404) == "not_found"
+    assert await error_code(await app_client.get("/api/v1/nothing-here"), 404) == "not_found"
 
 
 async def test_404_for_an_unknown_user(sign_in: SignIn) -> None:
     admin = await sign_in(Role.ADMIN)
     assert (
-        await error_of(await admin.post("/api/v1/admin/users/999/disable"), 404) == "user_not_found"
+        await error_code(await admin.post("/api/v1/admin/users/999/disable"), 404)
+        == "user_not_found"
     )
 
 
 async def test_405_for_a_wrong_method(app_client: Client) -> None:
     assert (
-        await error_of(await app_client.delete("/api/v1/auth/session"), 405) == "method_not_allowed"
+        await error_code(await app_client.delete("/api/v1/auth/session"), 405)
+        == "method_not_allowed"
     )
 
 
@@ -63,7 +55,7 @@ async def test_409_for_a_taken_username(sign_in: SignIn) -> None:
     new = {"username": "dr.new", "display_name": "Dr New", "role": "pcp", "password": "p" * 14}
     assert (await admin.post("/api/v1/admin/users", json=new)).status == 201
     assert (
-        await error_of(await admin.post("/api/v1/admin/users", json=new), 409) == "username_taken"
+        await error_code(await admin.post("/api/v1/admin/users", json=new), 409) == "username_taken"
     )
 
 
@@ -73,7 +65,7 @@ async def test_413_for_a_declared_oversized_body_before_reading_it(app_client: C
         data=io.BytesIO(b"x" * (1024 * 1024 + 1)),
         headers={"Content-Type": "application/json"},
     )
-    assert await error_of(response, 413) == "payload_too_large"
+    assert await error_code(response, 413) == "payload_too_large"
 
 
 async def test_413_for_an_oversized_chunked_body(app_client: Client) -> None:
@@ -84,12 +76,12 @@ async def test_413_for_an_oversized_chunked_body(app_client: Client) -> None:
     response = await app_client.post(
         "/api/v1/auth/login", data=chunks(), headers={"Content-Type": "application/json"}
     )
-    assert await error_of(response, 413) == "payload_too_large"
+    assert await error_code(response, 413) == "payload_too_large"
 
 
 async def test_415_for_a_body_that_is_not_declared_json(app_client: Client) -> None:
     response = await app_client.post("/api/v1/auth/login", data={"username": "a", "password": "b"})
-    assert await error_of(response, 415) == "unsupported_media_type"
+    assert await error_code(response, 415) == "unsupported_media_type"
 
 
 async def test_422_names_the_invalid_fields_without_echoing_values(sign_in: SignIn) -> None:
@@ -98,7 +90,7 @@ async def test_422_names_the_invalid_fields_without_echoing_values(sign_in: Sign
         "/api/v1/admin/users",
         json={"username": "x", "display_name": "", "role": "surgeon", "password": "secret-value-1"},
     )
-    assert await error_of(response, 422) == "validation_failed"
+    assert await error_code(response, 422) == "validation_failed"
     body = await response.json()
     fields = {f["field"] for f in body["error"]["fields"]}
     assert fields == {"username", "display_name", "role"}
@@ -108,14 +100,16 @@ async def test_422_names_the_invalid_fields_without_echoing_values(sign_in: Sign
 async def test_422_for_a_weak_password(sign_in: SignIn) -> None:
     admin = await sign_in(Role.ADMIN)
     new = {"username": "dr.new", "display_name": "Dr New", "role": "pcp", "password": "short"}
-    assert await error_of(await admin.post("/api/v1/admin/users", json=new), 422) == "weak_password"
+    assert (
+        await error_code(await admin.post("/api/v1/admin/users", json=new), 422) == "weak_password"
+    )
 
 
 async def test_429_carries_retry_after(make_app: AppFactory) -> None:
     client = await make_app(LIAISON_SECURITY__LOGIN_FAILURES_PER_ACCOUNT="1")
     await client.post("/api/v1/auth/login", json={"username": "ghost", "password": "x"})
     response = await client.post("/api/v1/auth/login", json={"username": "ghost", "password": "x"})
-    assert await error_of(response, 429) == "login_throttled"
+    assert await error_code(response, 429) == "login_throttled"
     assert int(response.headers["Retry-After"]) > 0
 
 

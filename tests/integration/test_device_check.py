@@ -12,7 +12,6 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -22,18 +21,12 @@ from server.clock import FakeClock
 from server.state import SERVICES
 from signaling.echo import MAX_SDP_BYTES, Exchange, run_echo_check
 from signaling.media import SyntheticVideoTrack, new_peer_connection
-from tests.conftest import AppFactory, Persona, SignIn
+from tests.conftest import AppFactory, Persona, SignIn, error_code
 from tests.integration.visit_support import Holders, set_up_clinic
 
 Client = TestClient[web.Request, web.Application]
 OFFER_PATH = "/api/v1/device-check/offer"
 CHECK_TIMEOUT_S = 20.0
-
-
-async def error_code(response: aiohttp.ClientResponse, status: int) -> str:
-    assert response.status == status, await response.text()
-    code: str = (await response.json())["error"]["code"]
-    return code
 
 
 async def until(condition: Callable[[], bool]) -> None:

@@ -19,22 +19,12 @@ from server.auth.roles import Role
 from server.clock import FakeClock
 from server.state import SERVICES
 from tests.conftest import Persona, SignIn
+from tests.conftest import error_code as error_code  # the visit tests import it from here
 
 Client = TestClient[web.Request, web.Application]
 
 DOB = "1988-04-12"
 JOIN = "/api/v1/join"
-
-
-async def error_code(response: aiohttp.ClientResponse, status: int) -> str:
-    """The error's code, after checking the status and the ``{error: {code, message}}`` shape."""
-    assert response.status == status, await response.text()
-    body = await response.json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    code: str = body["error"]["code"]
-    return code
 
 
 async def ok_json(response: aiohttp.ClientResponse, status: int = 200) -> Any:
