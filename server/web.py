@@ -17,6 +17,13 @@ APP_PAGES = (
     "/patients/{tail:.*}",
     "/device-check",
     "/admin",
+    "/admin/curbside",
+    "/curbside",
+    "/curbside/{tail:.*}",
+    "/clinics",
+    "/clinics/{tail:.*}",
+    "/registry",
+    "/registry/{tail:.*}",
     "/settings/security",
 )
 

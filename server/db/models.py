@@ -194,6 +194,8 @@ class Visit(Base):
     # optimistic concurrency: UPDATE ... WHERE room_version = <the version it read>, and +1.
     room_state: Mapped[str | None] = mapped_column(Text, nullable=True)
     room_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set (compare-and-set from NULL) by the process that queues the automatic reminder.
+    reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class VisitClinician(Base):

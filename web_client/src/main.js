@@ -7,11 +7,16 @@
 import { App } from "./app.js";
 import { adminPage } from "./pages/admin.js";
 import { chartPage } from "./pages/chart.js";
+import { clinicBoardPage } from "./pages/clinic-board.js";
+import { clinicsPage } from "./pages/clinics.js";
+import { curbsideAdminPage } from "./pages/curbside-admin.js";
+import { curbsidePage } from "./pages/curbside.js";
 import { deviceCheckPage } from "./pages/device-check.js";
 import { forbiddenPage, notFoundPage } from "./pages/fallbacks.js";
 import { homePage } from "./pages/home.js";
 import { joinPage } from "./pages/join.js";
 import { loginPage } from "./pages/login.js";
+import { registryPage } from "./pages/registry.js";
 import { securityPage } from "./pages/security.js";
 import { visitPage } from "./pages/visit.js";
 
@@ -25,6 +30,15 @@ const ROUTES = [
   { path: "/device-check", page: deviceCheckPage },
   { path: "/visit/:visitId", page: visitPage },
   { path: "/patients/:patientId", page: chartPage },
+  // Curbside consults (issue 5): the PCP's requests and the psychiatrist's on-call dashboard.
+  { path: "/curbside", page: curbsidePage },
+  { path: "/curbside/*", page: curbsidePage },
+  { path: "/admin/curbside", page: curbsideAdminPage },
+  // Remote clinics and the collaborative-care registry (issue 6).
+  { path: "/clinics", page: clinicsPage },
+  { path: "/clinics/:sessionId", page: clinicBoardPage },
+  { path: "/registry", page: registryPage },
+  { path: "/registry/*", page: registryPage },
   // "/" is redirected by the app (to /home or /login); listed so links to it stay in the app.
   { path: "/", page: notFoundPage },
 ];

@@ -1,0 +1,13 @@
+// Placeholder: being written (see main.js ROUTES).
+
+import { h } from "../dom.js";
+
+/** @type {import('../app.js').Page} */
+export const registryPage = {
+  title: "Caseload registry",
+  access: "user",
+  layout: "frame",
+  render() {
+    return h("div", { class: "page" }, h("h1", { text: "Caseload registry" }));
+  },
+};
