@@ -251,6 +251,40 @@ class RegistrySettings(_Section):
     contact_overdue_days: int = Field(default=30, ge=1, le=365)
 
 
+class ClusterSettings(_Section):
+    """Running several server processes behind a load balancer (one process needs none of it)."""
+
+    # Redis for python-socketio's message queue (AsyncRedisManager), e.g. "redis://10.0.0.5:6379/0".
+    # Empty: one process, messages stay in memory. Several processes must share one Redis and
+    # one PostgreSQL database.
+    redis_url: SecretStr = SecretStr("")
+    # This process's name in the cluster (rooms remember which node holds each socket, so a
+    # dead node's participants can be removed). Empty: "<hostname>-<pid>".
+    node_id: str = Field(default="", max_length=64)
+    # A node that has not written its heartbeat for node_timeout_s is dead: its sockets' seats
+    # in rooms and its curbside presence are cleared by any live node.
+    heartbeat_s: float = Field(default=5.0, gt=0, le=60)
+    node_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    # On SIGTERM: stop accepting, ask sockets to reconnect elsewhere, finish in-flight
+    # requests, and exit within this many seconds.
+    shutdown_grace_s: float = Field(default=20.0, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _timeout_covers_heartbeats(self) -> ClusterSettings:
+        if self.node_timeout_s < 2 * self.heartbeat_s:
+            raise ValueError("node_timeout_s must be at least twice heartbeat_s")
+        return self
+
+
+class MetricsSettings(_Section):
+    """Prometheus metrics at /metrics."""
+
+    enabled: bool = True
+    # Addresses (CIDR) allowed to scrape /metrics; others get 404. Behind a proxy, the proxy's
+    # address is what the server sees.
+    allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid", frozen=True
@@ -273,6 +307,8 @@ class Settings(BaseSettings):
     curbside: CurbsideSettings = Field(default_factory=CurbsideSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
 
 def load_settings(
