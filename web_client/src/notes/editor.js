@@ -19,9 +19,20 @@ export const AUTOSAVE_DELAY_MS = 1500;
 /** @type {Template[] | null} */
 let templateCache = null;
 
+/** The note templates (fetched once per page load). @param {import('../api.js').Api} api @param {AbortSignal} signal */
+export async function loadTemplates(api, signal) {
+  if (!templateCache) {
+    const body = await api.get("/note-templates", { signal });
+    templateCache = /** @type {Template[]} */ (body.templates);
+  }
+  return templateCache;
+}
+
 /**
  * @param {{api: import('../api.js').Api, signal: AbortSignal, patientId: number, userId: number,
- *   encounterId?: number | null, announce?: (text: string) => void, onChange?: () => void}} o
+ *   encounterId?: number | null, announce?: (text: string) => void, onChange?: () => void,
+ *   templateId?: string, onSigned?: (note: Note) => void}} o
+ *   templateId: chosen in the picker to begin with; onSigned: after a note (not an addendum) is signed
  */
 export function noteEditor(o) {
   const element = h("section", { class: "card section note-editor", "aria-label": "Note editor" });
@@ -36,13 +47,7 @@ export function noteEditor(o) {
     timer = null;
   }
 
-  async function templates() {
-    if (!templateCache) {
-      const body = await o.api.get("/note-templates", { signal: o.signal });
-      templateCache = /** @type {Template[]} */ (body.templates);
-    }
-    return templateCache;
-  }
+  const templates = () => loadTemplates(o.api, o.signal);
 
   /** The template picker: the start of a new note. */
   function showPicker() {
@@ -60,7 +65,10 @@ export function noteEditor(o) {
     );
     replaceChildren(element, h("h2", { class: "section__title", text: "New note" }), form);
     templates().then(
-      (list) => replaceChildren(select, list.map((t) => h("option", { value: t.id, text: t.title }))),
+      (list) => {
+        replaceChildren(select, list.map((t) => h("option", { value: t.id, text: t.title })));
+        if (o.templateId && list.some((t) => t.id === o.templateId)) select.value = o.templateId;
+      },
       (e) => !o.signal.aborted && replaceChildren(error, notice("error", messageFor(e))),
     );
     form.addEventListener("submit", (event) => {
@@ -258,6 +266,7 @@ export function noteEditor(o) {
         const signed = await o.api.post(`/notes/${note.id}/sign`, { version }, { signal: o.signal });
         o.announce?.("The note is signed.");
         o.onChange?.();
+        o.onSigned?.(signed);
         show(signed);
       } catch (e) {
         if (o.signal.aborted) return;
@@ -415,7 +424,7 @@ function sectionField(section, value) {
 }
 
 /** @param {Note} note @param {Template | undefined} template @returns {[string, string][]} */
-function sectionsOf(note, template) {
+export function sectionsOf(note, template) {
   const label = (/** @type {string} */ key) => template?.sections.find((s) => s.key === key)?.label ?? key;
   // The template's order, not the stored body's (which is canonical JSON, keys sorted).
   const order = (/** @type {string} */ key) => {

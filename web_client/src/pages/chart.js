@@ -57,6 +57,10 @@ function show(ctx, id, patient, record, head, body) {
     h("p", { class: "page__eyebrow", text: "Patient chart" }),
     h("h1", { text: name }),
     h("p", { class: "page__lede", text: `MRN ${patient.mrn} · born ${patient.date_of_birth} · care team: ${patient.care_team.map((/** @type {any} */ m) => m.display_name).join(", ") || "none"}` }),
+    // A PCP asks for a curbside consult about this patient (issue 5).
+    ctx.session.user?.role === "pcp" ? h("p", { class: "visit__links" }, h("a", { class: "button button--secondary", href: `/curbside/new?patient=${id}`, text: "Ask a psychiatrist" })) : null,
+    // The registry view (issue 6): scores over time, contacts and follow-up tasks.
+    ["care_manager", "psychiatrist"].includes(ctx.session.user?.role ?? "") ? h("p", {}, h("a", { href: `/registry/${id}`, text: "Scores over time, contacts and follow-ups" })) : null,
   );
 
   const notesList = h("div", {});

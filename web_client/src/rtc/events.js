@@ -13,6 +13,11 @@ export const LOBBY_ADMIT = "lobby:admit"; //   LobbyTarget {participant_id}
 export const LOBBY_DENY = "lobby:deny"; //     LobbyDeny {participant_id, reason}
 export const LOBBY_RETURN = "lobby:return"; // LobbyTarget {participant_id}
 export const VISIT_END = "visit:end"; //       Empty
+// Curbside consults (signaling/curbside_events.py): CurbsideTarget {request_id}
+export const CURBSIDE_ACCEPT = "curbside:accept"; //   ack {request_id, visit_id}
+export const CURBSIDE_DECLINE = "curbside:decline";
+export const CURBSIDE_CANCEL = "curbside:cancel"; //   the requesting PCP
+export const CURBSIDE_END = "curbside:end"; //         either party hangs up
 // Both ways
 export const RTC_SIGNAL = "rtc:signal"; //     out: Signal {to, description | candidate}; in: SignalIn
 export const CHAT_MESSAGE = "chat:message"; // out: ChatMessage {text}; in: ChatIn
@@ -27,6 +32,12 @@ export const PEER_LEFT = "peer:left";
 export const LOBBY_UPDATE = "lobby:update";
 export const VISIT_ENDED = "visit:ended";
 export const SESSION_ENDED = "session:ended";
+// Curbside consults (server/curbside/notices.py), sent to every socket of the users concerned.
+export const CURBSIDE_RING = "curbside:ring"; //           CurbsideRing, to the psychiatrists rung
+export const CURBSIDE_TAKEN = "curbside:taken"; //         {request_id}: another psychiatrist accepted
+export const CURBSIDE_STOP = "curbside:stop"; //           {request_id, reason: "cancelled" | "escalated"}
+export const CURBSIDE_STATUS = "curbside:status"; //       CurbsideStatus, to the PCP
+export const CURBSIDE_CONNECTED = "curbside:connected"; // {request_id, visit_id}: join that room
 
 // Limits the server enforces (signaling/events.py): checked here too, so the user is told
 // before sending rather than refused after.
@@ -48,6 +59,13 @@ export const CHAT_MAX_CHARS = 2000;
  * @typedef {{visit_id: number, waiting: LobbyEntry[]}} LobbyUpdate
  * @typedef {{visit_id: number, status: string}} VisitEnded
  * @typedef {{reason: string}} SessionEnded
+ *
+ * @typedef {{id: number, urgency: string, mode: string, question: string, patient_state: string | null,
+ *   context: Record<string, any>, pcp: {id: number, display_name: string}, asked_at: string}} RingSummary
+ * @typedef {{request: RingSummary, tier: "primary" | "backup", ring_deadline: string | null}} CurbsideRing
+ * @typedef {{request_id: number, status: string, detail: string,
+ *   psychiatrist: {id: number, display_name: string} | null}} CurbsideStatus
+ * @typedef {{request_id: number, visit_id: number}} CurbsideConnected
  *
  * @typedef {{type: "offer" | "answer" | "pranswer" | "rollback", sdp: string}} Description
  * @typedef {{candidate: string, sdpMid?: string | null, sdpMLineIndex?: number | null,

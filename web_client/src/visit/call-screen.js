@@ -21,13 +21,16 @@ import { PEER_KINDS, timeOfDay } from "./format.js";
  * @property {LocalMedia} media
  * @property {"clinician" | "patient" | "guest"} role
  * @property {() => void} [onLeave]   after a clinician leaves the call (the visit goes on)
+ * @property {{label: string, question: string, confirm: string, empty: string, run: () => Promise<unknown>}} [hangUp]
+ *   a two-party call (a curbside consult): its end button runs `run` instead of visit:end,
+ *   with these words, and there is no separate "Leave"
  */
 
 /**
  * @param {CallScreenOptions} options
  * @returns {{element: HTMLElement, destroy: () => void}}
  */
-export function callScreen({ call, media, role, onLeave }) {
+export function callScreen({ call, media, role, onLeave, hangUp }) {
   const clinician = role === "clinician";
   const cleanups = /** @type {(() => void)[]} */ ([]);
   const status = h("p", { class: "call__status", role: "status" });
@@ -38,7 +41,9 @@ export function callScreen({ call, media, role, onLeave }) {
   const grid = h("ul", { class: "call__grid", "aria-label": "People in the call" });
   const empty = h("p", {
     class: "call__empty",
-    text: clinician
+    text: hangUp
+      ? hangUp.empty
+      : clinician
       ? "Nobody else is in the call yet. Let people in from the waiting room."
       : "Connecting you to the others in the visit…",
   });
@@ -260,12 +265,13 @@ export function callScreen({ call, media, role, onLeave }) {
     }
     onLeave?.();
   });
-  const endButton = clinician ? h("button", { type: "button", class: "control control--danger", text: "End visit" }) : null;
+  leaveButton.hidden = Boolean(hangUp);
+  const endButton = clinician ? h("button", { type: "button", class: "control control--danger", text: hangUp?.label ?? "End visit" }) : null;
   const confirmEnd = h("div", { class: "call__confirm", hidden: true });
   if (endButton) {
-    const yes = h("button", { type: "button", class: "button button--danger", text: "End visit for everyone" });
+    const yes = h("button", { type: "button", class: "button button--danger", text: hangUp?.confirm ?? "End visit for everyone" });
     const no = h("button", { type: "button", class: "button button--secondary", text: "Keep going" });
-    replaceChildren(confirmEnd, h("p", { text: "End the visit for everyone? Everyone leaves the call and the visit is marked completed." }), h("div", { class: "form__actions" }, yes, no));
+    replaceChildren(confirmEnd, h("p", { text: hangUp?.question ?? "End the visit for everyone? Everyone leaves the call and the visit is marked completed." }), h("div", { class: "form__actions" }, yes, no));
     endButton.addEventListener("click", () => {
       confirmEnd.hidden = false;
       yes.focus();
@@ -278,7 +284,7 @@ export function callScreen({ call, media, role, onLeave }) {
       if (yes.getAttribute("aria-disabled") === "true") return;
       yes.setAttribute("aria-disabled", "true");
       try {
-        await call.end();
+        await (hangUp ? hangUp.run() : call.end());
       } catch (error) {
         confirmEnd.hidden = true;
         notices.show("error", messageFor(error));

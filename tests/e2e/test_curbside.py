@@ -1,0 +1,225 @@
+"""A curbside consult in real browsers: Dr. Ahmed and Dr. Baker, on call, have the on-call
+dashboard open (which makes them available); Dr. Chen, Jordan's PCP, opens a call-now request
+from Jordan's chart; both dashboards ring with a visible alert that takes the focus; Dr. Ahmed
+accepts, Dr. Baker is told it was taken, and the call starts for both with no further step
+(each page receives the other's video from Chromium's fake camera); Dr. Ahmed writes and signs
+the curbside recommendation note beside the call; Dr. Chen hangs up; the consult completes with
+the signed note, which Dr. Chen reads on the consult page and finds in Jordan's chart. Then a
+written consult: answered from the queue, acknowledged, and counted on the admin's page.
+
+Screenshots go to $LIAISON_E2E_SCREENSHOTS when set (to look at them), else the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.async_api import expect
+
+from server.clock import FakeClock
+from server.db.models import ConsultRequest
+from server.state import SERVICES
+from tests.conftest import SignIn
+from tests.e2e.conftest import LiveApp, OpenPage
+from tests.e2e.test_video_visit import (
+    DESKTOP,
+    PAGE_TIMEOUT_MS,
+    remote_video_flows,
+    sign_in_browser,
+)
+from tests.integration.curbside_support import QUESTION, Curbside
+from tests.integration.visit_support import set_up_clinic
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+RECOMMENDATION = "Augment with aripiprazole 2 mg daily; recheck PHQ-9 in 4 weeks."
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Time stands still unless the test moves it: nothing escalates while the browsers work.
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def app_client(live_app: LiveApp) -> LiveApp:
+    return live_app
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("LIAISON_E2E_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_is_read(
+    live_app: LiveApp, clock: FakeClock, sign_in: SignIn, open_page: OpenPage, shots: Path
+) -> None:
+    clinic = await set_up_clinic(live_app, clock, sign_in)
+    curbside = Curbside(clinic, sign_in)
+    await curbside.psychiatrist("dr.ahmed", states=("CA",))
+    await curbside.psychiatrist("dr.baker", states=("CA", "NV"))
+
+    # The psychiatrist's dashboard is open before anyone asks.
+    doctor = await open_page(viewport=DESKTOP)
+    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(doctor, live_app, "dr.ahmed")
+    await doctor.get_by_role("link", name="Open the on-call dashboard").click()
+    await expect(doctor.get_by_role("heading", name="On-call dashboard")).to_be_visible()
+    presence = doctor.get_by_role("region", name="Your presence")
+    await expect(presence.locator(".badge")).to_have_text("Available")
+    await expect(doctor.get_by_role("region", name="Your on-call shifts")).to_contain_text(
+        "Primary · now"
+    )
+    await expect(doctor.get_by_label("States you are licensed in")).to_have_value("CA")
+    colleague = await open_page(viewport=DESKTOP)
+    colleague.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(colleague, live_app, "dr.baker")
+    await colleague.goto(str(live_app.make_url("/curbside")))
+    await expect(colleague.get_by_role("region", name="Your presence")).to_contain_text("Available")
+
+    # The PCP asks from Jordan's chart: the form opens with Jordan chosen.
+    pcp = await open_page(viewport=DESKTOP)
+    pcp.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(pcp, live_app, "dr.chen")
+    await pcp.goto(str(live_app.make_url(f"/patients/{clinic.patient_id}")))
+    await pcp.get_by_role("link", name="Ask a psychiatrist").click()
+    await expect(pcp.get_by_role("heading", name="Ask a psychiatrist")).to_be_visible()
+    await expect(pcp.get_by_label("Patient", exact=True)).to_have_value(str(clinic.patient_id))
+    await pcp.get_by_label("Your question").fill(QUESTION)
+    await pcp.get_by_label("Urgent").check()
+    await pcp.get_by_label("Call now").check()
+    await pcp.get_by_label("The patient agrees to this consult").check()
+    await pcp.screenshot(path=shots / "curbside-1-ask.png", full_page=True)
+    await pcp.get_by_role("button", name="Send request").click()
+    await expect(pcp).to_have_url(re.compile(r"/curbside/requests/\d+$"))
+    request_id = int(pcp.url.rsplit("/", 1)[1])
+    await expect(pcp.get_by_text("Ringing the on-call psychiatrists")).to_be_visible()
+    await expect(pcp.get_by_role("button", name="Cancel request")).to_be_visible()
+
+    # The dashboard rings: a visible alert with the question, and the focus on Accept.
+    alert = doctor.get_by_role("region", name="Curbside request from Dr.Chen")
+    await expect(alert).to_be_visible()
+    await expect(alert.get_by_text(QUESTION)).to_be_visible()
+    accept = alert.get_by_role("button", name="Accept")
+    await expect(accept).to_be_focused()
+    await doctor.screenshot(path=shots / "curbside-2-ringing.png", full_page=True)
+    await expect(
+        colleague.get_by_role("region", name="Curbside request from Dr.Chen")
+    ).to_be_visible()
+    await accept.click()
+    # Dr. Baker was rung too and is told, in words, that someone else took it.
+    await expect(colleague.get_by_text("Taken by someone else")).to_be_visible()
+    await expect(colleague.get_by_role("button", name="Accept")).to_have_count(0)
+
+    # The call starts for both with no further step.
+    await expect(doctor).to_have_url(re.compile(rf"/curbside/requests/{request_id}$"))
+    await expect(pcp.get_by_text("In a call with Dr.Ahmed")).to_be_visible(timeout=30_000)
+    await remote_video_flows(pcp)
+    await remote_video_flows(doctor)
+
+    # Beside the call, the curbside recommendation note on the consult's encounter.
+    editor = doctor.get_by_role("region", name="Note editor")
+    await expect(editor.get_by_label("Template")).to_have_value("curbside_recommendation")
+    await editor.get_by_role("button", name="Start note").click()
+    await expect(editor.get_by_text("Draft", exact=True)).to_be_visible()
+    await editor.locator('textarea[name="question"]').fill("Partial response to sertraline.")
+    await editor.locator('textarea[name="recommendation"]').fill(RECOMMENDATION)
+    await editor.locator('textarea[name="follow_up_advice"]').fill("Call back if akathisia.")
+    await editor.locator('select[name="face_to_face_advised"]').select_option("no")
+    await doctor.screenshot(path=shots / "curbside-3-call-and-note.png", full_page=True)
+    await editor.get_by_role("button", name="Sign note").click()
+    await expect(editor.get_by_text("Signed", exact=True)).to_be_visible()
+    await expect(doctor.get_by_text("completed as soon as the call ends")).to_be_visible()
+
+    # The PCP hangs up (curbside:end): the call ends for both; the consult completes.
+    await pcp.get_by_role("button", name="Hang up", exact=True).click()
+    await pcp.get_by_role("button", name="Hang up for both").click()
+    await expect(doctor.get_by_text("The consult is complete")).to_be_visible()
+    await expect(doctor.locator(".tile--remote")).to_have_count(0)
+
+    # The PCP reads the signed recommendation on the consult page, and in the chart.
+    await expect(pcp.get_by_role("heading", name="Recommendation signed")).to_be_visible()
+    recommendation = pcp.get_by_role("region", name="Curbside recommendation")
+    await expect(recommendation.get_by_text(RECOMMENDATION)).to_be_visible()
+    await pcp.screenshot(path=shots / "curbside-4-pcp-reads.png", full_page=True)
+    await recommendation.get_by_role("link", name="Open it in the patient's chart").click()
+    await expect(pcp).to_have_url(re.compile(rf"/patients/{clinic.patient_id}$"))
+    await expect(
+        pcp.locator(".chart__note").filter(has_text="Curbside recommendation")
+    ).to_contain_text("Signed")
+
+    async with live_app.app[SERVICES].db() as db:
+        row = await db.get(ConsultRequest, request_id)
+    assert row is not None and row.status == "completed" and row.note_id is not None
+
+
+async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_counted(
+    live_app: LiveApp, clock: FakeClock, sign_in: SignIn, open_page: OpenPage, shots: Path
+) -> None:
+    clinic = await set_up_clinic(live_app, clock, sign_in)
+    await Curbside(clinic, sign_in).psychiatrist("dr.ahmed")
+
+    pcp = await open_page(viewport=DESKTOP)
+    pcp.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(pcp, live_app, "dr.chen")
+    await pcp.get_by_role("link", name="Ask a psychiatrist").click()
+    await pcp.get_by_label("Patient", exact=True).select_option(str(clinic.patient_id))
+    await pcp.get_by_label("Your question").fill(QUESTION)
+    await pcp.get_by_label("Routine").check()
+    await pcp.get_by_label("Written answer").check()
+    await pcp.get_by_role("button", name="Send request").click()
+    await expect(pcp.get_by_role("heading", name="Waiting for a written answer")).to_be_visible()
+
+    doctor = await open_page(viewport=DESKTOP)
+    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(doctor, live_app, "dr.ahmed")
+    await doctor.goto(str(live_app.make_url("/curbside")))
+    queue = doctor.get_by_role("region", name="Written queue")
+    await expect(queue.get_by_text(QUESTION)).to_be_visible()
+    await expect(queue.get_by_text(re.compile(r"^due in"))).to_be_visible()
+    await queue.get_by_role("link", name=re.compile("Routine · Written answer")).click()
+    form = doctor.get_by_role("form", name="Answer in writing")
+    # Required sections are refused empty, and the refusal says which.
+    await form.get_by_role("button", name="Send the answer").click()
+    await expect(form.get_by_text("Write the assessment.")).to_be_visible()
+    await form.get_by_label("Assessment").fill("Partial response; no psychotic features.")
+    await form.get_by_label("Recommendations").fill(RECOMMENDATION)
+    await form.get_by_label("Follow-up").fill("PHQ-9 in 4 weeks.")
+    await form.get_by_role("button", name="Send the answer").click()
+    await expect(doctor.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
+
+    # The PCP's page hears of it at once, shows the answer, and takes the acknowledgement.
+    await expect(pcp.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
+    answer = pcp.get_by_role("region", name="Written answer")
+    await expect(answer.get_by_text(RECOMMENDATION)).to_be_visible()
+    await pcp.get_by_role("button", name="Acknowledge the answer").click()
+    await expect(pcp.get_by_role("heading", name="Answer acknowledged")).to_be_visible()
+    await pcp.screenshot(path=shots / "curbside-5-written-acknowledged.png", full_page=True)
+    await pcp.get_by_role("link", name="All my requests").click()
+    mine = pcp.get_by_role("region", name="Your requests")
+    await expect(mine.locator(".curbside__item")).to_have_count(1)
+    await expect(mine.locator(".curbside__item")).to_contain_text("Acknowledged")
+    await expect(pcp.get_by_role("region", name="On call now")).to_contain_text("Dr.Ahmed")
+
+    # The administrator sees it counted, and turns the licence rule off.
+    admin = await open_page(viewport=DESKTOP)
+    admin.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(admin, live_app, "admin")
+    await admin.goto(str(live_app.make_url("/admin")))
+    await admin.get_by_role("link", name="Curbside consults: metrics and licence rule").click()
+    figures = admin.get_by_role("region", name="Figures")
+    await expect(figures.locator(".curbside__figure").first).to_contain_text("Requests1")
+    await expect(figures.get_by_role("table")).to_contain_text("Written answer, routine")
+    rule = admin.get_by_label("Ring only psychiatrists licensed in the state")
+    await expect(rule).to_be_checked()
+    await rule.uncheck()
+    await expect(admin.get_by_text("Set here: off")).to_be_visible()
+    await admin.screenshot(path=shots / "curbside-6-admin.png", full_page=True)
+    policy = await clinic.admin.get("/api/v1/admin/curbside/policy")
+    assert (await policy.json())["require_license_match"] is False

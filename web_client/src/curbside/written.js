@@ -1,0 +1,111 @@
+// Written eConsults: the psychiatrist's structured recommendation form (POST .../answer) and
+// the answer as the PCP reads it.
+
+import { h, uid } from "../dom.js";
+import { focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
+import { messageFor } from "../messages.js";
+import { formatWhen } from "../notes/editor.js";
+
+/** @typedef {import('./status.js').Consult} Consult */
+
+const FIELDS = /** @type {const} */ ([
+  { name: "assessment", label: "Assessment", hint: "Your impression of the problem asked about.", required: true },
+  { name: "recommendations", label: "Recommendations", hint: "What the requesting clinician should do.", required: true },
+  { name: "medication_suggestions", label: "Medication suggestions", hint: "Drug, starting dose, titration, monitoring (optional).", required: false },
+  { name: "follow_up", label: "Follow-up", hint: "When to reassess, and when to call back or escalate.", required: true },
+]);
+
+/**
+ * @param {import('../app.js').PageContext} ctx
+ * @param {number} requestId
+ * @param {(consult: Consult) => void} done
+ */
+export function answerForm(ctx, requestId, done) {
+  const messages = messageSlot();
+  const submit = submitButton("Send the answer", "Sending…");
+  const fields = FIELDS.map((f) => textArea(f.name, f.label, f.hint, f.required));
+  const faceId = uid("face-to-face");
+  const face = h("select", { id: faceId, name: "face_to_face_advised", class: "input input--w" }, h("option", { value: "no", text: "No" }), h("option", { value: "yes", text: "Yes" }));
+  const form = h(
+    "form",
+    { class: "card section form", novalidate: true, "aria-labelledby": "answer-heading" },
+    h("h2", { id: "answer-heading", class: "section__title", text: "Answer in writing" }),
+    ...fields.map((f) => f.element),
+    h("div", { class: "field" }, h("label", { class: "field__label", for: faceId, text: "Face-to-face psychiatric evaluation advised" }), face),
+    messages.element,
+    h("div", { class: "form__actions" }, submit.button),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (submit.busy) return;
+    messages.clear();
+    let valid = true;
+    for (const f of fields) {
+      const missing = f.required && !f.input.value.trim();
+      f.setError(missing ? `Write the ${f.label.toLowerCase()}.` : null);
+      valid &&= !missing;
+    }
+    if (!valid) {
+      focusFirstInvalid(fields);
+      return;
+    }
+    /** @type {Record<string, unknown>} */
+    const body = { face_to_face_advised: face.value === "yes" };
+    for (const f of fields) if (f.input.value.trim()) body[f.name] = f.input.value.trim();
+    submit.setBusy(true);
+    try {
+      const answered = await ctx.api.post(`/curbside/requests/${requestId}/answer`, body, { signal: ctx.signal });
+      ctx.announce("Your answer was sent.");
+      done(answered);
+    } catch (error) {
+      if (!ctx.signal.aborted) messages.show("error", messageFor(error));
+    } finally {
+      submit.setBusy(false);
+    }
+  });
+  return form;
+}
+
+/** @param {string} name @param {string} label @param {string} hint @param {boolean} required */
+function textArea(name, label, hint, required) {
+  const id = uid(`answer-${name}`);
+  const input = h("textarea", { id, name, class: "input note-editor__text", rows: "3", "aria-describedby": `${id}-hint ${id}-error`, "aria-required": required ? "true" : null });
+  const error = h("p", { id: `${id}-error`, class: "field__error", hidden: true });
+  const element = h("div", { class: "field" }, h("label", { class: "field__label", for: id, text: required ? label : `${label} (optional)` }), h("p", { id: `${id}-hint`, class: "field__hint", text: hint }), error, input);
+  return {
+    name,
+    label,
+    required,
+    element,
+    input,
+    /** @param {string | null} message */
+    setError(message) {
+      error.textContent = message ?? "";
+      error.hidden = !message;
+      if (message) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+      element.classList.toggle("field--invalid", Boolean(message));
+    },
+  };
+}
+
+/** The written answer. @param {NonNullable<Consult["answer"]>} answer */
+export function answerView(answer) {
+  /** @param {string} term @param {string | null} value */
+  const row = (term, value) => (value ? [h("dt", { text: term }), h("dd", { class: "note-view__text", text: value })] : []);
+  return h(
+    "section",
+    { class: "card section", "aria-labelledby": "written-answer-heading" },
+    h("h2", { id: "written-answer-heading", class: "section__title", text: "Written answer" }),
+    h("p", { class: "muted", text: `By ${answer.author.display_name}, ${formatWhen(answer.answered_at)}.` }),
+    h(
+      "dl",
+      { class: "note-view" },
+      row("Assessment", answer.assessment),
+      row("Recommendations", answer.recommendations),
+      row("Medication suggestions", answer.medication_suggestions),
+      row("Follow-up", answer.follow_up),
+      row("Face-to-face evaluation advised", answer.face_to_face_advised ? "Yes" : "No"),
+    ),
+  );
+}
