@@ -7,6 +7,24 @@ import { roleLabel } from "./roles.js";
 
 /** @typedef {import('./app.js').PageContext} PageContext */
 
+/** The workflows each role reaches from the header, besides Home and Security. */
+const ROLE_LINKS = /** @type {Record<string, {href: string, text: string}[]>} */ ({
+  admin: [
+    { href: "/admin", text: "Administration" },
+    { href: "/clinics", text: "Clinics" },
+  ],
+  psychiatrist: [
+    { href: "/curbside", text: "Curbside" },
+    { href: "/clinics", text: "Clinics" },
+    { href: "/registry", text: "Registry" },
+  ],
+  pcp: [{ href: "/curbside", text: "Curbside" }],
+  care_manager: [
+    { href: "/registry", text: "Registry" },
+    { href: "/clinics", text: "Clinics" },
+  ],
+});
+
 /**
  * @param {PageContext} ctx
  * @param {HTMLElement} main
@@ -19,7 +37,7 @@ export function frame(ctx, main) {
     ? []
     : [
         { href: "/home", text: "Home" },
-        ...(user.role === "admin" ? [{ href: "/admin", text: "Administration" }] : []),
+        ...(ROLE_LINKS[user.role] ?? []),
         { href: "/settings/security", text: "Security" },
       ];
 
@@ -66,7 +84,7 @@ export function frame(ctx, main) {
                     class: "nav__link",
                     href: link.href,
                     text: link.text,
-                    "aria-current": path === link.href ? "page" : null,
+                    "aria-current": path === link.href || path.startsWith(`${link.href}/`) ? "page" : null,
                   }),
                 ),
               ),

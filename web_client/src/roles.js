@@ -39,12 +39,18 @@ export const HOME_SECTIONS = {
       id: "curbside",
       title: "Curbside requests",
       empty:
-        "When you're on call, questions from primary care clinicians will appear here for you to accept.",
+        "When you're on call, keep the on-call dashboard open: questions from primary care clinicians ring there, and the written queue waits for answers.",
     },
     {
       id: "notes",
       title: "Notes to sign",
       empty: "Consult notes you have started but not yet signed will be listed here.",
+    },
+    {
+      id: "clinics",
+      title: "Clinics",
+      empty:
+        "Your remote clinic sessions, each with a live board: who is waiting, their pre-visit PHQ-9 and GAD-7, and safety flags first.",
     },
   ],
   pcp: [
@@ -57,7 +63,7 @@ export const HOME_SECTIONS = {
       id: "ask",
       title: "Ask a psychiatrist",
       empty:
-        "You'll be able to reach the on-call psychiatrist here for a quick curbside consult, by video or in writing.",
+        "Reach the on-call psychiatrist for a quick curbside consult about a patient, by video now or in writing.",
     },
     {
       id: "patients",
@@ -88,7 +94,12 @@ export const HOME_SECTIONS = {
       id: "caseload",
       title: "Caseload",
       empty:
-        "The patients you follow will appear here, with their latest screening scores and anyone flagged for safety first.",
+        "The registry of the patients you follow: baseline and latest PHQ-9 and GAD-7, contacts and minutes, with safety, not improving and overdue contacts flagged.",
+    },
+    {
+      id: "clinics",
+      title: "Clinics",
+      empty: "Create psychiatrists' clinic sessions and book patients into their slots; each booking sends the patient an invitation.",
     },
     {
       id: "follow-ups",

@@ -27,7 +27,14 @@ export const homePage = {
             accounts: { href: "/admin#accounts", text: "Manage accounts" },
             rules: { href: "/admin#sign-in-rules", text: "Change sign-in rules" },
           }
-        : {}
+        : {
+            // Clinics and the registry (issue 6).
+            clinics: { href: "/clinics", text: "Clinic sessions" },
+            caseload: { href: "/registry", text: "Open the caseload registry" },
+            // Curbside consults (issue 5).
+            curbside: { href: "/curbside", text: "Open the on-call dashboard" },
+            ask: { href: "/curbside/new", text: "Ask a psychiatrist" },
+          }
     );
     return h(
       "div",

@@ -8,6 +8,7 @@
 // body of the exchange, and never stored.
 
 import { Api } from "../api.js";
+import { VISIT_NOTICE } from "../clinics/events.js";
 import { h, replaceChildren } from "../dom.js";
 import { messageFor } from "../messages.js";
 import { Call } from "../rtc/call.js";
@@ -252,12 +253,16 @@ class JoinFlow {
       startsAt: status.visit.starts_at,
       clinicians: status.visit.clinicians,
       onLeave: () => this.call?.leave().catch(() => {}),
+      // Clinics (issue 6): the patient's optional PHQ-9 / GAD-7, and clinicians' notices.
+      sendScreening: status.you.kind === "patient" ? (body) => this.api.post("/clinics/waiting-room/screenings", body, { signal: this.ctx.signal }) : undefined,
+      announce: this.ctx.announce,
     });
     this.show("waiting", room.element);
     this.teardown = () => room.destroy();
     if (!this.call) {
       const call = new Call({ visitId: status.visit.id, media });
       this.call = call;
+      call.socket.on(VISIT_NOTICE, (/** @type {{text: string}} */ notice) => this.room?.clinicianMessage(notice.text));
       call.on("state", (detail) => this.onCallState(detail));
       call.on("online", (online) => this.onOnline(online));
       call.start();

@@ -7,6 +7,7 @@ import { messageFor } from "../messages.js";
 import { Call } from "../rtc/call.js";
 import { acquireCameraAndMic, LocalMedia } from "../rtc/media.js";
 import { callScreen } from "../visit/call-screen.js";
+import { admitOnArrival } from "../clinics/admit.js";
 import { dayOf, languageName, STATUS_BADGE, timeOfDay, VISIT_STATUS } from "../visit/format.js";
 import { invitationsPanel } from "../visit/invitations.js";
 import { lobbyPanel } from "../visit/lobby.js";
@@ -149,6 +150,7 @@ function show(ctx, visit, head, body, load) {
         else if (detail.state === "replaced") replaced();
       }),
     );
+    cleanups.push(admitOnArrival(call, ctx.url, ctx.announce)); // from the clinic board
     call.start();
 
     /** @param {string} code */

@@ -1,6 +1,9 @@
 // The patient's (or guest's) waiting room: a plain-language status, how long they have been
 // waiting, what to do if it takes long, and their own camera, until a clinician lets them in.
+// A patient may also fill in the PHQ-9 and GAD-7 here (clinics/screening-form.js), and a
+// clinician's notice ("running about 10 minutes late", visit:notice) shows at the top.
 
+import { screeningForms } from "../clinics/screening-form.js";
 import { h } from "../dom.js";
 import { play } from "../rtc/media.js";
 import { timeOfDay, waitedFor } from "./format.js";
@@ -16,15 +19,17 @@ const LATE_AFTER_MIN = 15;
  * @param {string} options.startsAt      the visit's scheduled start (ISO)
  * @param {string[]} options.clinicians  their names
  * @param {() => void} options.onLeave
+ * @param {(body: {instrument: string, answers: number[]}) => Promise<unknown>} [options.sendScreening]
+ *   given for patients: offers the questionnaires
+ * @param {(text: string) => void} [options.announce]
  */
-export function waitingRoom({ media, startsAt, clinicians, onLeave }) {
+export function waitingRoom({ media, startsAt, clinicians, onLeave, sendScreening, announce }) {
   const heading = h("h2", { class: "step__title", tabindex: "-1", text: "You're in the waiting room" });
   const status = h("p", { class: "waiting__status", role: "status" });
   const since = h("p", { class: "waiting__since" });
   const late = h("div", { class: "notice notice--warning", hidden: true });
-  // A clinician's note such as "running late" would appear here; the protocol has no event for
-  // it yet.
-  const clinicianNote = h("div", { class: "message-slot", role: "status" });
+  // A clinician's notice (visit:notice), such as "running about 10 minutes late".
+  const clinicianNote = h("div", { class: "message-slot waiting__notice", role: "status" });
   const preview = h("video", { class: "tile__video", muted: true, playsinline: true, autoplay: true, "aria-label": "Your camera" });
   preview.muted = true;
   const who = clinicians.length ? clinicians.join(" and ") : "your clinician";
@@ -90,6 +95,7 @@ export function waitingRoom({ media, startsAt, clinicians, onLeave }) {
         h("figcaption", { class: "devcheck__caption", text: media.hasCamera ? "How you'll appear" : "Your clinician will hear you but not see you." }),
       ),
     ),
+    sendScreening ? screeningForms({ send: sendScreening, announce }).element : null,
     h("div", { class: "form__actions" }, leave),
   );
 
@@ -110,7 +116,7 @@ export function waitingRoom({ media, startsAt, clinicians, onLeave }) {
     /** @param {string} text */
     clinicianMessage(text) {
       clinicianNote.textContent = "";
-      clinicianNote.append(h("div", { class: "notice notice--info" }, h("p", { text })));
+      clinicianNote.append(h("div", { class: "notice notice--warning" }, h("p", { class: "waiting__notice-text", text })));
     },
     destroy() {
       window.clearInterval(timer);
