@@ -7,12 +7,13 @@ the curbside recommendation note beside the call; Dr. Chen hangs up; the consult
 the signed note, which Dr. Chen reads on the consult page and finds in Jordan's chart. Then a
 written consult: answered from the queue, acknowledged, and counted on the admin's page.
 
-Screenshots go to $LIAISON_E2E_SCREENSHOTS when set (to look at them), else the test's tmp dir.
+Full-page desktop screenshots (1366x900) go to test-artifacts/screenshots/ at the repo root
+(git-ignored), to look at: the dashboard and the PCP's live status while ringing, the PCP reading
+the signed recommendation, the admin's page, and the steps between.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from server.clock import FakeClock
 from server.db.models import ConsultRequest
 from server.state import SERVICES
 from tests.conftest import SignIn
-from tests.e2e.conftest import LiveApp, OpenPage
+from tests.e2e.conftest import ROOT, LiveApp, OpenPage
 from tests.e2e.test_video_visit import (
     DESKTOP,
     PAGE_TIMEOUT_MS,
@@ -32,10 +33,11 @@ from tests.e2e.test_video_visit import (
     sign_in_browser,
 )
 from tests.integration.curbside_support import QUESTION, Curbside
-from tests.integration.visit_support import set_up_clinic
+from tests.integration.visit_support import Clinic, ok_json, set_up_clinic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
+SHOTS = ROOT / "test-artifacts" / "screenshots"
 RECOMMENDATION = "Augment with aripiprazole 2 mg daily; recheck PHQ-9 in 4 weeks."
 
 
@@ -51,16 +53,28 @@ async def app_client(live_app: LiveApp) -> LiveApp:
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("LIAISON_E2E_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
+async def give_jordan_a_record(clinic: Clinic) -> None:
+    """What travels with the request: a problem, a medication, a PHQ-9 and a GAD-7."""
+    base = f"/api/v1/patients/{clinic.patient_id}"
+    for path, body in (
+        ("/problems", {"text": "Major depressive disorder, recurrent, moderate"}),
+        ("/medications", {"name": "Sertraline", "dose": "100 mg", "frequency": "daily"}),
+        ("/screenings", {"instrument": "phq9", "answers": [2, 2, 2, 2, 2, 2, 2, 2, 0]}),
+        ("/screenings", {"instrument": "gad7", "answers": [2, 2, 2, 1, 1, 1, 1]}),
+    ):
+        await ok_json(await clinic.pcp.post(base + path, json=body), 201)
 
 
 async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_is_read(
     live_app: LiveApp, clock: FakeClock, sign_in: SignIn, open_page: OpenPage, shots: Path
 ) -> None:
     clinic = await set_up_clinic(live_app, clock, sign_in)
+    await give_jordan_a_record(clinic)
     curbside = Curbside(clinic, sign_in)
     await curbside.psychiatrist("dr.ahmed", states=("CA",))
     await curbside.psychiatrist("dr.baker", states=("CA", "NV"))
@@ -108,7 +122,8 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     await expect(alert.get_by_text(QUESTION)).to_be_visible()
     accept = alert.get_by_role("button", name="Accept")
     await expect(accept).to_be_focused()
-    await doctor.screenshot(path=shots / "curbside-2-ringing.png", full_page=True)
+    await doctor.screenshot(path=shots / "curbside-2-ringing-psychiatrist.png", full_page=True)
+    await pcp.screenshot(path=shots / "curbside-2-ringing-pcp.png", full_page=True)
     await expect(
         colleague.get_by_role("region", name="Curbside request from Dr.Chen")
     ).to_be_visible()
@@ -147,7 +162,7 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     await expect(pcp.get_by_role("heading", name="Recommendation signed")).to_be_visible()
     recommendation = pcp.get_by_role("region", name="Curbside recommendation")
     await expect(recommendation.get_by_text(RECOMMENDATION)).to_be_visible()
-    await pcp.screenshot(path=shots / "curbside-4-pcp-reads.png", full_page=True)
+    await pcp.screenshot(path=shots / "curbside-4-pcp-reads-recommendation.png", full_page=True)
     await recommendation.get_by_role("link", name="Open it in the patient's chart").click()
     await expect(pcp).to_have_url(re.compile(rf"/patients/{clinic.patient_id}$"))
     await expect(

@@ -139,8 +139,7 @@ export function consultPage(ctx, id) {
         "p",
         { class: "page__lede curbside__meta" },
         h("span", { class: `badge ${STATUS_BADGE[c.status] ?? "badge--plain"}`, text: STATUS_LABEL[c.status] ?? c.status }),
-        h("span", { text: `${URGENCY[c.urgency] ?? c.urgency} · ${MODE[c.mode] ?? c.mode} · asked by ${c.pcp.display_name}, ${formatWhen(c.created_at)}` }),
-        c.patient_state ? h("span", { text: `Patient in ${c.patient_state}` }) : null,
+        h("span", { text: [URGENCY[c.urgency] ?? c.urgency, MODE[c.mode] ?? c.mode, `asked by ${c.pcp.display_name}, ${formatWhen(c.created_at)}`, c.patient_state ? `patient in ${c.patient_state}` : ""].filter(Boolean).join(" · ") }),
       ),
       h("p", { class: "visit__links" }, h("a", { href: "/curbside", text: pcp ? "All my requests" : "On-call dashboard" }), patientName ? h("a", { href: `/patients/${c.patient_id}`, text: "Patient's chart" }) : null),
     );
@@ -149,7 +148,21 @@ export function consultPage(ctx, id) {
   /** @param {Consult} c */
   function renderStatus(c) {
     const said = pcp ? forPcp(c, detail) : forPsychiatrist(c, me.id);
-    replaceChildren(statusBox, h("div", { class: `notice notice--${said.tone}` }, h("h2", { class: "curbside__status-title", text: said.title }), h("p", { text: said.text })));
+    // While it rings, when the next step comes: the PCP isn't left wondering how long to wait.
+    const next =
+      c.status === "ringing" && c.ring_deadline
+        ? `If nobody accepts by ${new Date(c.ring_deadline).toLocaleTimeString(undefined, { timeStyle: "short" })}, ${c.ringing_tier === "backup" ? "your request goes to the written consult queue" : "the backup on-call psychiatrists are rung"}.`
+        : "";
+    replaceChildren(
+      statusBox,
+      h(
+        "div",
+        { class: `notice notice--${said.tone}${c.status === "ringing" ? " curbside__status--ringing" : ""}` },
+        h("h2", { class: "curbside__status-title" }, c.status === "ringing" ? h("span", { class: "curbside__pulse", "aria-hidden": "true" }) : null, said.title),
+        h("p", { text: said.text }),
+        next ? h("p", { class: "curbside__next", text: next }) : null,
+      ),
+    );
   }
 
   /** @param {Consult} c */
@@ -221,9 +234,10 @@ export function consultPage(ctx, id) {
       resumeDraft(c);
     }
     const top = !writing ? null : editor ? editor.element : notePlaceholder;
-    // The editor stays where it is (moving it would drop the focus of someone typing).
-    if (top && side.firstChild === top) return;
-    replaceChildren(side, top, contextCard(c));
+    // The question first, to write against; the editor below it stays where it is once there
+    // (moving it would drop the focus of someone typing).
+    if (top && top.parentNode === side) return;
+    replaceChildren(side, contextCard(c), top);
   }
 
   /** A draft already started on this consult (a reload) opens again instead of a new one. @param {Consult} c */

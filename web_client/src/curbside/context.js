@@ -13,8 +13,8 @@ export function contextList(context) {
   const problems = /** @type {any[]} */ (context.problems ?? []);
   const meds = /** @type {any[]} */ (context.medications ?? []);
   const screenings = /** @type {Record<string, any>} */ (context.screenings ?? {});
-  /** @param {string} name @param {any} s */
-  const score = (name, s) => (s ? `${name} ${s.total} (${s.severity}), ${new Date(s.administered_at).toLocaleDateString()}` : `${name}: none recorded`);
+  /** "16, moderately severe (Dec 5, 2026)". @param {any} s */
+  const score = (s) => (s ? `${s.total}, ${String(s.severity).replaceAll("_", " ")} (${new Date(s.administered_at).toLocaleDateString(undefined, { dateStyle: "medium" })})` : "None recorded");
   return h(
     "dl",
     { class: "details curbside__context" },
@@ -23,8 +23,10 @@ export function contextList(context) {
     h("dd", { text: problems.length ? problems.map((p) => p.text).join("; ") : "None recorded" }),
     h("dt", { text: "Medications" }),
     h("dd", { text: meds.length ? meds.map((m) => [m.name, m.dose, m.frequency].filter(Boolean).join(" ")).join("; ") : "None recorded" }),
-    h("dt", { text: "Screenings" }),
-    h("dd", { text: `${score("PHQ-9", screenings.phq9)} · ${score("GAD-7", screenings.gad7)}` }),
+    h("dt", { text: "Latest PHQ-9" }),
+    h("dd", { text: score(screenings.phq9) }),
+    h("dt", { text: "Latest GAD-7" }),
+    h("dd", { text: score(screenings.gad7) }),
   );
 }
 

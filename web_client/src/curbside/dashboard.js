@@ -71,6 +71,9 @@ export function dashboardPage(ctx) {
   // --- ringing -----------------------------------------------------------------------------
 
   const alerts = h("div", { class: "curbside__alerts" });
+  // Said at once, interrupting (role=alert): a ring is the one thing on this page that can't
+  // wait. The card itself holds the question and the context, read when the focus lands.
+  const ringAlert = h("p", { class: "visually-hidden", role: "alert" });
   const alertMessages = messageSlot();
   /** @type {Ring[]} */
   let rings = [];
@@ -90,7 +93,8 @@ export function dashboardPage(ctx) {
     }
     const fresh = rings.find((r) => r.state === "ringing" && !before.has(r.request.id));
     if (fresh) {
-      ctx.announce(`Curbside request from ${fresh.request.pcp.display_name}, ${URGENCY[fresh.request.urgency] ?? ""}.`);
+      ringAlert.textContent = "";
+      ringAlert.textContent = `Curbside call ringing: ${URGENCY[fresh.request.urgency] ?? ""} request from ${fresh.request.pcp.display_name}.`;
       const button = /** @type {HTMLElement | null} */ (alerts.querySelector(`[data-accept="${fresh.request.id}"]`));
       button?.focus();
     }
@@ -131,13 +135,14 @@ export function dashboardPage(ctx) {
     return h(
       "section",
       { class: `curbside__alert${live ? " curbside__alert--ringing" : ""}`, "aria-labelledby": headingId },
+      live ? h("p", { class: "curbside__ringing-label" }, h("span", { class: "curbside__pulse", "aria-hidden": "true" }), ring.state === "accepting" ? "Accepting…" : "Ringing now") : null,
       h(
         "div",
         { class: "section__head" },
-        h("h2", { id: headingId, class: "section__title", text: live ? `Curbside request from ${r.pcp.display_name}` : `Request from ${r.pcp.display_name}` }),
-        h("span", { class: `badge ${r.urgency === "routine" ? "badge--plain" : "badge--off"}`, text: URGENCY[r.urgency] ?? r.urgency }),
+        h("h2", { id: headingId, class: "section__title curbside__alert-title", text: live ? `Curbside request from ${r.pcp.display_name}` : `Request from ${r.pcp.display_name}` }),
+        h("span", { class: `curbside__urgency curbside__urgency--${r.urgency}`, text: URGENCY[r.urgency] ?? r.urgency }),
       ),
-      h("p", { class: "muted", text: `${MODE[r.mode] ?? r.mode} · ${ring.tier === "backup" ? "backup tier" : "primary tier"}${r.patient_state ? ` · patient in ${r.patient_state}` : ""}` }),
+      h("p", { class: "muted", text: ringLine(ring) }),
       ...body,
       h("div", { class: "form__actions" }, ...controls),
     );
@@ -260,11 +265,24 @@ export function dashboardPage(ctx) {
       h("p", { class: "page__lede", text: "Keep this page open while you're on call: requests ring here, with a sound. Accepting starts the call at once." }),
     ),
     alertMessages.element,
+    ringAlert,
     alerts,
     h("div", { class: "columns" }, presenceCard, lists.queue),
     lists.mine,
     rota,
   );
+}
+
+/** "Call now · you're on the primary tier · patient in CA · rings until 6:38 AM". @param {Ring} ring */
+function ringLine(ring) {
+  const r = ring.request;
+  const parts = [MODE[r.mode] ?? r.mode, ring.tier === "backup" ? "rung as backup" : "rung as primary on call"];
+  if (r.patient_state) parts.push(`patient in ${r.patient_state}`);
+  if (ring.deadline && (ring.state === "ringing" || ring.state === "accepting")) {
+    const until = new Date(ring.deadline).toLocaleTimeString(undefined, { timeStyle: "short" });
+    parts.push(ring.tier === "backup" ? `rings until ${until}, then goes to the written queue` : `rings until ${until}, then the backup tier`);
+  }
+  return parts.join(" · ");
 }
 
 /** The written queue and the psychiatrist's own consults. @param {PageContext} ctx */

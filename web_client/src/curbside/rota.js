@@ -28,7 +28,7 @@ function shiftsCard(ctx, myId, changed) {
   const starts = field({ label: "Starts", name: "starts_at", type: "datetime-local", value: localInput(now) });
   const ends = field({ label: "Ends", name: "ends_at", type: "datetime-local", value: localInput(later) });
   const submit = submitButton("Add shift", "Adding…", "secondary");
-  const form = h("form", { class: "form form--compact", novalidate: true }, h("div", { class: "form__row" }, tier.element, starts.element, ends.element), messages.element, h("div", { class: "form__actions" }, submit.button));
+  const form = h("form", { class: "form form--compact", novalidate: true }, tier.element, h("div", { class: "form__row" }, starts.element, ends.element), messages.element, h("div", { class: "form__actions" }, submit.button));
 
   async function reload() {
     const since = new Date(Date.now() - 24 * 3600_000).toISOString();
@@ -64,7 +64,7 @@ function shiftsCard(ctx, myId, changed) {
     return h(
       "li",
       { class: "curbside__item curbside__shift" },
-      h("span", { text: `${when(s.starts_at)} – ${when(s.ends_at)}` }),
+      h("span", { class: "curbside__shift-when", text: span(s.starts_at, s.ends_at) }),
       h("span", { class: `badge ${current ? "badge--ok" : "badge--plain"}`, text: `${s.tier === "backup" ? "Backup" : "Primary"}${current ? " · now" : ""}` }),
       remove,
     );
@@ -151,6 +151,16 @@ function licencesCard(ctx, changed) {
 function localInput(d) {
   const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** @param {string} iso */
+/** "Sat, Dec 5, 06:34 – 14:39" within a day; both dates when it runs overnight. @param {string} from @param {string} to */
+function span(from, to) {
+  const a = new Date(from);
+  const b = new Date(to);
+  const sameDay = a.toDateString() === b.toDateString();
+  const end = sameDay ? b.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) : when(to);
+  return `${when(from)} – ${end}`;
 }
 
 /** @param {string} iso */

@@ -79,19 +79,22 @@ function figures(m) {
   /** @param {string} label @param {string} value @param {string} [note] */
   const figure = (label, value, note) => h("div", { class: "curbside__figure" }, h("dt", { text: label }), h("dd", {}, h("span", { class: "curbside__figure-value", text: value }), note ? h("span", { class: "muted", text: note }) : null));
   const minutes = m.minutes_per_consult === null ? "—" : `${m.minutes_per_consult.toFixed(1)} min`;
+  // A dash alone reads like a fault; say why there is no figure.
+  const noCalls = m.call_now ? undefined : "No call-now requests in this period";
   const total = (m.consults ?? []).reduce((/** @type {number} */ sum, /** @type {any} */ c) => sum + (c.consultant_minutes ?? 0), 0);
   return h(
     "dl",
     { class: "curbside__figures" },
+    // Three rows of three: how many, how fast, what escalated and what it cost.
     figure("Requests", String(m.requests), `${m.call_now} call now · ${m.written} written · ${m.cancelled} cancelled`),
     figure("Answered", String(m.answered)),
+    figure("Requests still unanswered", percent(m.share_unanswered), "of those not cancelled"),
     figure("Time to answer, median", seconds(m.time_to_answer_median_s)),
     figure("Time to answer, 90th percentile", seconds(m.time_to_answer_p90_s)),
-    figure("Call-now requests that escalated to backup", percent(m.share_escalated)),
-    figure("Call-now requests nobody took (went to writing)", percent(m.share_unanswered_then_written)),
-    figure("Requests still unanswered", percent(m.share_unanswered), "of those not cancelled"),
-    figure("Consult minutes per call", minutes, `${total.toFixed(1)} min in all (talking and documenting)`),
-    figure("Ringing before an answer, median", seconds(m.ringing_median_s)),
+    figure("Ringing before an answer, median", seconds(m.ringing_median_s), noCalls),
+    figure("Call-now requests that escalated to backup", percent(m.share_escalated), noCalls),
+    figure("Call-now requests nobody took (went to writing)", percent(m.share_unanswered_then_written), noCalls),
+    figure("Consult minutes per call", minutes, m.minutes_per_consult === null ? "No call has ended yet in this period" : `${total.toFixed(1)} min in all (talking and documenting)`),
   );
 }
 
