@@ -5,8 +5,11 @@ then delivered after the commit (:meth:`Outbox.deliver`) by a :class:`Sender`: o
 per message in a folder (the embedded default, which the demo reads), or SMTP. Delivery runs in
 a thread, never on the event loop. Once a message is delivered the join link is scrubbed from the
 stored body, so the database never keeps a usable link (only its hash, in ``visit_links``); one
-that failed keeps it, with ``attempts`` and an error *code*, until :meth:`Outbox.deliver_pending`
-or a resent invitation (a fresh link) replaces it.
+that failed keeps it, with ``attempts`` and an error *code*, until a retry
+(:meth:`Outbox.deliver_due`, run by every server process's outbox task with exponential backoff)
+sends it or a resent invitation (a fresh link) replaces it. Each attempt is claimed by
+compare-and-set on ``attempts`` before anything is sent, so two processes never send the same
+attempt; after ``MAX_ATTEMPTS`` failures the message stays unsent, shown as failed.
 
 Errors::
 
@@ -21,21 +24,24 @@ import logging
 import os
 import re
 import smtplib
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from server.clinics.kinds import OutboxKind
+from server.clinics.reminders import retry_due
 from server.clock import Clock
-from server.db.models import OutboxMessage
+from server.db.models import OutboxMessage, Visit
 from server.settings import OutboxSettings
+from server.visits.status import TERMINAL
 
 log = logging.getLogger("liaison.outbox")
 
@@ -135,6 +141,20 @@ def sender_for(settings: OutboxSettings, var_dir: Path) -> Sender:
     return FolderSender(folder, settings.smtp_from)
 
 
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    PENDING = "pending"  # not sent yet; an attempt is due or under way
+    FAILED = "failed"  # every attempt failed: the clinic resends the invitation
+
+
+def delivery_status(message: OutboxMessage) -> DeliveryStatus:
+    if message.sent_at is not None:
+        return DeliveryStatus.SENT
+    if message.attempts >= MAX_ATTEMPTS or message.to_address is None:
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.PENDING
+
+
 class Outbox:
     def __init__(self, db: async_sessionmaker[AsyncSession], sender: Sender, clock: Clock) -> None:
         self._db = db
@@ -167,55 +187,127 @@ class Outbox:
         await db.flush()
         return message
 
-    async def deliver(self, message_id: int) -> OutboxMessage:
-        """Send one message; once sent, the join URL is scrubbed from its stored body."""
+    async def deliver(self, message_id: int, *, attempts: int | None = None) -> OutboxMessage:
+        """Make the next attempt at one message; once sent, its join URL is scrubbed.
+
+        The attempt is claimed first, by compare-and-set on ``attempts`` (``attempts``: the count
+        the caller read, by default the current one), so of several processes trying the same
+        message at once exactly one sends it; the others return it as stored. A message that
+        is sent, or out of attempts, is returned as it is.
+        """
+        now = self._clock()
+        seen = (await self._stored(message_id)).attempts if attempts is None else attempts
+        if seen >= MAX_ATTEMPTS:
+            return await self._stored(message_id)
+        async with self._db.begin() as db:
+            # The write comes first: on SQLite it takes the write lock before anything is read
+            # in this transaction (a read first could not wait for a concurrent writer).
+            conn = await db.connection()
+            done = await conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message_id,
+                    OutboxMessage.attempts == seen,
+                    OutboxMessage.sent_at.is_(None),
+                )
+                .values(attempts=seen + 1, last_attempt_at=now)
+            )
+            claimed = done.rowcount == 1
+            message = await db.get(OutboxMessage, message_id)
+            assert message is not None
+            mail = Mail(
+                message.id,
+                message.to_address or "",
+                message.subject,
+                message.body,
+                message.created_at,
+            )
+            kind = message.kind
+        if not claimed:
+            return message  # another process has this attempt, or the message went already
+        attempt = seen + 1
+        error: str | None = None
+        if not mail.to:
+            error = "no_address"
+        else:
+            try:
+                await self.sender.send(mail)
+            except OutboxError as exc:
+                error = exc.code
+        outcome: dict[str, object] = {"error": error}
+        if error is None:
+            outcome.update(sent_at=self._clock(), body=JOIN_URL.sub(SCRUBBED, mail.body))
+        async with self._db.begin() as db:
+            await db.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.attempts == attempt)
+                .values(**outcome)
+            )
+        extra = {"message_id": message_id, "kind": kind, "attempt": attempt, "error": error}
+        if error is None:
+            log.info("outbox message delivered", extra=extra)
+        elif attempt >= MAX_ATTEMPTS:
+            log.warning("outbox message given up", extra=extra)
+        else:
+            log.info("outbox message not delivered", extra=extra)
+        return await self._stored(message_id)
+
+    async def deliver_due(self, retry_base: timedelta, limit: int = 100) -> list[OutboxMessage]:
+        """Retry what is unsent and due by its backoff (server/clinics/reminders.py), oldest
+        first. Only the newest message of a visit that is still ahead is retried: an older one
+        holds a link its successor replaced."""
+        now = self._clock()
+        newer = aliased(OutboxMessage)
+        cutoff = now - retry_base
+        async with self._db() as db:
+            rows = (
+                await db.execute(
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.attempts,
+                        OutboxMessage.created_at,
+                        OutboxMessage.last_attempt_at,
+                        Visit.scheduled_start,
+                        Visit.duration_minutes,
+                    )
+                    .join(Visit, Visit.id == OutboxMessage.visit_id)
+                    .where(
+                        OutboxMessage.sent_at.is_(None),
+                        OutboxMessage.to_address.is_not(None),
+                        OutboxMessage.attempts < MAX_ATTEMPTS,
+                        or_(
+                            OutboxMessage.last_attempt_at <= cutoff,
+                            and_(
+                                OutboxMessage.last_attempt_at.is_(None),
+                                OutboxMessage.created_at <= cutoff,
+                            ),
+                        ),
+                        Visit.status.not_in([s.value for s in TERMINAL]),
+                        ~exists().where(
+                            newer.visit_id == OutboxMessage.visit_id, newer.id > OutboxMessage.id
+                        ),
+                    )
+                    .order_by(OutboxMessage.created_at, OutboxMessage.id)
+                    .limit(limit)
+                )
+            ).all()
+        due = [
+            (message_id, attempts)
+            for message_id, attempts, created_at, last_attempt_at, start, minutes in rows
+            if now < start + timedelta(minutes=minutes)
+            and retry_due(
+                attempts=attempts,
+                max_attempts=MAX_ATTEMPTS,
+                created_at=created_at,
+                last_attempt_at=last_attempt_at,
+                now=now,
+                base=retry_base,
+            )
+        ]
+        return [await self.deliver(i, attempts=a) for i, a in due]
+
+    async def _stored(self, message_id: int) -> OutboxMessage:
         async with self._db() as db:
             message = await db.get(OutboxMessage, message_id)
             assert message is not None
-            error: str | None = None
-            if message.to_address is None:
-                error = "no_address"
-            else:
-                mail = Mail(
-                    message.id,
-                    message.to_address,
-                    message.subject,
-                    message.body,
-                    message.created_at,
-                )
-                try:
-                    await self.sender.send(mail)
-                except OutboxError as exc:
-                    error = exc.code
-            message.attempts += 1
-            message.error = error
-            if error is None:
-                message.sent_at = self._clock()
-                message.body = JOIN_URL.sub(SCRUBBED, message.body)
-            await db.commit()
-            await db.refresh(message)
-        log.info(
-            "outbox message delivered" if error is None else "outbox message not delivered",
-            extra={"message_id": message_id, "error": error},
-        )
-        return message
-
-    async def deliver_pending(self) -> list[OutboxMessage]:
-        """Retry what is unsent (up to MAX_ATTEMPTS each), oldest first."""
-        async with self._db() as db:
-            ids: Sequence[int] = (
-                (
-                    await db.execute(
-                        select(OutboxMessage.id)
-                        .where(
-                            OutboxMessage.sent_at.is_(None),
-                            OutboxMessage.to_address.is_not(None),
-                            OutboxMessage.attempts < MAX_ATTEMPTS,
-                        )
-                        .order_by(OutboxMessage.created_at, OutboxMessage.id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return [await self.deliver(i) for i in ids]
+            return message

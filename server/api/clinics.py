@@ -18,8 +18,10 @@ from server.clinics.kinds import BookingStatus, OutboxKind
 from server.clinics.service import BookingView, SessionView
 from server.db.models import ClinicSession, OutboxMessage
 from server.errors import Forbidden, ValidationFailed
+from server.outbox import DeliveryStatus, delivery_status
 from server.record.screenings import Instrument
 from server.state import VISIT_HOLDER, principal, services
+from server.visits.participants import ParticipantKind
 
 api = Api()
 STAFF = frozenset({Role.CARE_MANAGER.value, Role.ADMIN.value})
@@ -71,6 +73,9 @@ class OutboxOut(BaseModel):
     sent_at: datetime | None
     attempts: int
     error: str | None
+    delivery: DeliveryStatus = Field(
+        description="`failed`: every attempt failed (or no address); resend the invitation."
+    )
 
 
 class BookingPatientOut(BaseModel):
@@ -140,6 +145,15 @@ class NotifiedOut(BaseModel):
     notified: int
 
 
+class PsychiatristOut(BaseModel):
+    id: int
+    display_name: str
+
+
+class PsychiatristListOut(BaseModel):
+    psychiatrists: list[PsychiatristOut]
+
+
 def outbox_out(m: OutboxMessage) -> OutboxOut:
     return OutboxOut(
         id=m.id,
@@ -149,6 +163,7 @@ def outbox_out(m: OutboxMessage) -> OutboxOut:
         sent_at=m.sent_at,
         attempts=m.attempts,
         error=m.error,
+        delivery=delivery_status(m),
     )
 
 
@@ -209,6 +224,21 @@ async def create_session(request: web.Request, body: SessionIn) -> SessionOut:
         slot_minutes=body.slot_minutes,
     )
     return session_out(view)
+
+
+@api.route(
+    "GET",
+    "/clinics/psychiatrists",
+    summary="Active psychiatrists, for staff choosing whose clinic session they create",
+    tag=TAG,
+    response=PsychiatristListOut,
+    roles=STAFF,
+)
+async def psychiatrists(request: web.Request) -> PsychiatristListOut:
+    found = await services(request).clinics.psychiatrists(principal(request))
+    return PsychiatristListOut(
+        psychiatrists=[PsychiatristOut(id=u.id, display_name=u.display_name) for u in found]
+    )
 
 
 def _when(request: web.Request, name: str) -> datetime | None:
@@ -389,6 +419,10 @@ async def running_late(request: web.Request, body: RunningLateIn) -> NotifiedOut
 async def waiting_room_screening(request: web.Request, body: WaitingScreeningIn) -> None:
     holder = request.get(VISIT_HOLDER)
     if holder is None or holder.link_id is None:
+        raise Forbidden("Only the patient in the waiting room fills this in.", code="not_a_link")
+    # A guest's link (an interpreter, a relative) must not answer for the patient, nor a
+    # patient's link before the date of birth has been confirmed.
+    if holder.kind is not ParticipantKind.PATIENT or not holder.ready_for_room:
         raise Forbidden("Only the patient in the waiting room fills this in.", code="not_a_link")
     await services(request).clinics.waiting_room_screening(
         holder.link_id, holder.visit_id, body.instrument, body.answers

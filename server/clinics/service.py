@@ -29,6 +29,7 @@ from server.auth.roles import Role
 from server.clinics.board import BoardStatus, Live, live_status
 from server.clinics.events import ClinicEvents
 from server.clinics.kinds import BookingStatus, OutboxKind
+from server.clinics.reminders import visit_message
 from server.clock import Clock
 from server.db.models import (
     CareTeamMember,
@@ -164,6 +165,17 @@ class ClinicService:
             await self._audit.record_in(db, _event(who, f"clinic_session:{session.id}"))
         return SessionView(session, psychiatrist, slots_of(session), [])
 
+    async def psychiatrists(self, who: Actor) -> list[User]:
+        """Active psychiatrists' accounts, to choose whose session staff are creating."""
+        _require_staff(who)
+        stmt = (
+            select(User)
+            .where(User.role == Role.PSYCHIATRIST.value, User.disabled_at.is_(None))
+            .order_by(User.display_name, User.id)
+        )
+        async with self._db() as db:
+            return list((await db.execute(stmt)).scalars())
+
     async def sessions(
         self, who: Actor, start: datetime | None, end: datetime | None
     ) -> list[ClinicSession]:
@@ -294,7 +306,8 @@ class ClinicService:
 
     async def resend(self, who: Actor, booking_id: int, kind: OutboxKind) -> OutboxMessage:
         """A fresh patient link (every earlier one stops working) in a new invitation or
-        reminder."""
+        reminder. One sent inside the automatic reminder's lead time stands for it; one sent
+        before does not (server/clinics/reminders.py)."""
         _require_staff(who)
         async with self._db() as db:
             booking = await self._active_booking(db, booking_id)
@@ -441,19 +454,12 @@ class ClinicService:
     ) -> OutboxMessage:
         psychiatrist = await db.get(User, session.psychiatrist_id)
         assert psychiatrist is not None
-        when = slot_start.strftime("%A %d %B %Y at %H:%M UTC")
-        opening = "Reminder: y" if kind is OutboxKind.REMINDER else "Y"
-        body = (
-            f"Hello {patient.given_name},\n\n"
-            f"{opening}our video visit with {psychiatrist.display_name} is on {when}.\n\n"
-            f"Join from this link (it works once, on one device):\n{issued.url}\n\n"
-            "Open it a few minutes early. You will confirm your date of birth, agree to the "
-            "video visit and say where you are; then you wait in the waiting room until your "
-            "clinician lets you in. While you wait you can fill in two short questionnaires.\n\n"
-            "If the link does not work, call the clinic and ask for a new one.\n"
-        )
-        subject = (
-            "Reminder: your video visit" if kind is OutboxKind.REMINDER else ("Your video visit")
+        subject, body = visit_message(
+            kind,
+            given_name=patient.given_name,
+            clinician=psychiatrist.display_name,
+            start=slot_start,
+            url=issued.url,
         )
         return await self.outbox.add(
             db,
