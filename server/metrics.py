@@ -21,8 +21,10 @@ never the raw path; a method or socket event the server does not know is ``other
 outcomes are the fixed ``{error: {code}}`` codes written in the source.
 
 Only addresses in ``metrics.allowed_networks`` may scrape; anyone else gets the 404 of an
-unknown path. Behind a reverse proxy the server sees the proxy's address, so the proxy must
-keep /metrics to itself (config/nginx.example.conf).
+unknown path. Both the connection's address and the client's (server/forwarded.py, which differ
+only behind a trusted proxy) must be allowed: a forwarded header can take access away (from a
+client outside that reaches /metrics through an allowed proxy) but never grant it. The proxy
+should still keep /metrics to itself (config/nginx.example.conf).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import Visit
+from server.forwarded import client_address
 from server.http import Handler
 from server.settings import ConfigError
 from server.state import SERVICES, SETTINGS
@@ -258,7 +261,7 @@ def attach_metrics(app: web.Application) -> None:
 
 async def scrape(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
-    if not metrics.allows(request.remote):
+    if not (metrics.allows(request.remote) and metrics.allows(client_address(request))):
         raise web.HTTPNotFound()
     await metrics.refresh_cluster(request.app[SERVICES].db)
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from server.api.routing import Api
 from server.auth.principal import Principal
 from server.auth.roles import Role
+from server.forwarded import client_address
 from server.state import NEW_SESSION_TOKEN, SESSION_TOKEN, principal, services
 
 api = Api()
@@ -71,7 +72,7 @@ def session_out(request: web.Request, who: Principal) -> SessionOut:
 async def login(request: web.Request, body: LoginRequest) -> SessionOut:
     svc = services(request)
     token, who = await svc.auth.login(
-        body.username, body.password, body.totp_code, request.remote or "unknown"
+        body.username, body.password, body.totp_code, client_address(request) or "unknown"
     )
     request[NEW_SESSION_TOKEN] = token
     return session_out(request, who)
@@ -91,7 +92,7 @@ async def current_session(request: web.Request) -> SessionOut:
 
 @api.route("POST", "/auth/logout", summary="Sign out", tag="auth", allow_enrolment=True)
 async def logout(request: web.Request) -> None:
-    await services(request).auth.logout(request[SESSION_TOKEN], request.remote)
+    await services(request).auth.logout(request[SESSION_TOKEN], client_address(request))
     request[NEW_SESSION_TOKEN] = ""
 
 

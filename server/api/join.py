@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from server.api.routing import Api
 from server.auth.tokens import csrf_token_for, tokens_match
 from server.errors import Forbidden
+from server.forwarded import client_address
 from server.http import Handler, set_private_cookie
 from server.record.demographics import Address, PhoneNumber, StateCode
 from server.state import SETTINGS, services
@@ -188,7 +189,7 @@ async def consent_text(request: web.Request) -> ConsentTextOut:
 async def verify_identity(request: web.Request, body: VerifyRequest) -> JoinStatusOut:
     token = _writer_token(request)
     state = await services(request).visit_join.verify_identity(
-        token, body.date_of_birth, request.remote or "unknown"
+        token, body.date_of_birth, client_address(request) or "unknown"
     )
     return status_out(state, token)
 

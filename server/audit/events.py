@@ -118,8 +118,9 @@ class Actor:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One audit event as a service states it. ``at`` and ``request_id`` are filled in by the
-    audit log when left out (the log's clock; the current request's id)."""
+    """One audit event as a service states it. ``at``, ``request_id`` and ``client_address``
+    are filled in by the audit log when left out (the log's clock; the current request's id and
+    client address)."""
 
     action: Action
     actor: Actor

@@ -32,6 +32,7 @@ from server.audit.events import Event
 from server.clock import Clock
 from server.db.models import AuditChainHead, AuditEvent, Base, User, VisitLink
 from server.errors import LiaisonError
+from server.forwarded import client_address_var
 from server.logs import request_id_var
 
 log = logging.getLogger("liaison.audit")
@@ -56,11 +57,12 @@ class AuditUnavailable(LiaisonError):
 
 @dataclass(frozen=True, slots=True)
 class _Stamped:
-    """An event with its time and request id settled, ready to be chained."""
+    """An event with its time, request id and client address settled, ready to be chained."""
 
     event: Event
     at: datetime
     request_id: str | None
+    client_address: str | None
 
 
 async def _append(db: AsyncSession, items: Sequence[_Stamped]) -> int:
@@ -93,7 +95,7 @@ async def _append(db: AsyncSession, items: Sequence[_Stamped]) -> int:
             patient_id=event.patient_id,
             target=event.target,
             outcome=str(event.outcome),
-            client_address=event.client_address,
+            client_address=item.client_address,
             request_id=item.request_id,
             detail=event.detail_json,
             prev_hash=prev_hash,
@@ -203,9 +205,14 @@ class AuditLog:
         await self.close()
 
     def _stamp(self, event: Event) -> _Stamped:
-        """The event's own time and request id, else this log's clock and the current
-        request's id."""
-        return _Stamped(event, event.at or self._clock(), event.request_id or request_id_var.get())
+        """The event's own time, request id and client address, else this log's clock and the
+        current request's id and client address (server/forwarded.py)."""
+        return _Stamped(
+            event,
+            event.at or self._clock(),
+            event.request_id or request_id_var.get(),
+            event.client_address or client_address_var.get(),
+        )
 
     async def record(self, event: Event) -> None:
         """Write an event; returns once it is committed (raises AuditUnavailable if it cannot
