@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from aiohttp import web
 
 from consult_notes.rotation import RotationReport, rewrap_all
 from consult_notes.store import NoteStore
@@ -28,6 +27,7 @@ from server.errors import LiaisonError
 from server.http import AccessLogger
 from server.logs import configure_logging
 from server.settings import ConfigError, Settings, load_settings
+from server.shutdown import serve_until_signalled
 from server.state import open_services
 
 log = logging.getLogger("liaison.cli")
@@ -139,17 +139,26 @@ async def _check_schema(settings: Settings) -> None:
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (server/shutdown.py)."""
     host = host or settings.server.host
     port = port if port is not None else settings.server.port
+    grace_s = settings.cluster.shutdown_grace_s
     log.info("serving", extra={"url": f"http://{host}:{port}"})
-    web.run_app(
-        create_app(settings),
-        host=host,
-        port=port,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("liaison.access"),
-        print=None,
+    finished = asyncio.run(
+        serve_until_signalled(
+            create_app(settings),
+            host,
+            port,
+            grace_s,
+            access_log_class=AccessLogger,
+            access_log=logging.getLogger("liaison.access"),
+        )
     )
+    if not finished:
+        # Cut off at the grace: what is left (database worker threads among it) could keep
+        # the interpreter from exiting, and the promise is to be gone within the grace.
+        logging.shutdown()
+        os._exit(1)
 
 
 def cmd_probe(settings: Settings, args: argparse.Namespace) -> int:

@@ -41,6 +41,8 @@ CURBSIDE_TAKEN = "curbside:taken"
 CURBSIDE_STOP = "curbside:stop"
 CURBSIDE_STATUS = "curbside:status"
 CURBSIDE_CONNECTED = "curbside:connected"
+# This process is shutting down: reconnect (to another process) after a short random delay.
+SERVER_DRAINING = "server:draining"
 # rtc:signal and chat:message travel both ways.
 
 ParticipantId = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^(user|link):\d+$")]

@@ -6,8 +6,10 @@
 // does); peers already in the call wait for that offer. Perfect negotiation (peer.js) makes any
 // later offer from either side safe.
 //
-// Reconnects: socket.io reconnects by itself; the new connection sends room:join again and the
-// server puts an admitted participant straight back in the call within its grace window. Peer
+// Reconnects: socket.io reconnects by itself (socket.js also after the server let us go, e.g.
+// `server:draining` when it shuts down: then to another server); the new connection sends
+// room:join again and the server puts an admitted participant straight back in the call
+// within its grace window. Peer
 // connections are kept through a signaling drop (media often keeps flowing); a connection that
 // failed or missed a signal meanwhile restarts ICE. A peer whose page was reloaded shows up
 // with a new SDP session id, and gets a fresh peer connection.
@@ -100,6 +102,9 @@ export class Call {
       },
       onDisconnect: () => this.setOnline(false),
       onRefused: (error) => this.refused(error),
+      // Media flows between the peers, not through the server: the call carries on while the
+      // socket moves, and the rejoin keeps the links (an admitted patient stays admitted).
+      onDraining: () => this.emit("notice", { kind: "info", text: "Reconnecting to another Liaison server; your call carries on." }),
     });
     this.listen();
   }

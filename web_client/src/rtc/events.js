@@ -32,6 +32,9 @@ export const PEER_LEFT = "peer:left";
 export const LOBBY_UPDATE = "lobby:update";
 export const VISIT_ENDED = "visit:ended";
 export const SESSION_ENDED = "session:ended";
+// This server is shutting down (signaling/draining.py): socket.js reconnects, after a random
+// delay within reconnect_within_ms, to another server and the page rejoins its room.
+export const SERVER_DRAINING = "server:draining"; // ServerDraining
 // Curbside consults (server/curbside/notices.py), sent to every socket of the users concerned.
 export const CURBSIDE_RING = "curbside:ring"; //           CurbsideRing, to the psychiatrists rung
 export const CURBSIDE_TAKEN = "curbside:taken"; //         {request_id}: another psychiatrist accepted
@@ -59,6 +62,7 @@ export const CHAT_MAX_CHARS = 2000;
  * @typedef {{visit_id: number, waiting: LobbyEntry[]}} LobbyUpdate
  * @typedef {{visit_id: number, status: string}} VisitEnded
  * @typedef {{reason: string}} SessionEnded
+ * @typedef {{reconnect_within_ms: number}} ServerDraining
  *
  * @typedef {{id: number, urgency: string, mode: string, question: string, patient_state: string | null,
  *   context: Record<string, any>, pcp: {id: number, display_name: string}, asked_at: string}} RingSummary

@@ -6,11 +6,29 @@
 // guest's visit session); no token is passed in script. socket.io reconnects by itself after a
 // network drop; `onConnect(again = true)` is the moment to rejoin the room. A connection the
 // server refuses (connect_error with {data: {code}}) is not retried.
+//
+// A server that shuts down says `server:draining` and then disconnects its sockets: this
+// socket reconnects after a random delay (so that a server's clients do not all arrive on the
+// others at once), through the load balancer to another server, and the page rejoins its room.
+// The same goes for any other disconnect the server decides.
 
 import { io } from "socket.io-client";
-import { NAMESPACE } from "./events.js";
+import { NAMESPACE, SERVER_DRAINING } from "./events.js";
 
 export const REQUEST_TIMEOUT_MS = 10_000;
+// Reconnects after the server closed the socket are spread over this window by default.
+const RECONNECT_WITHIN_MS = 3000;
+const RECONNECT_AT_LEAST_MS = 250;
+
+/**
+ * When to reconnect after the server let us go: a random moment in the window.
+ * @param {number} withinMs
+ * @param {() => number} [random]
+ */
+export function reconnectDelayMs(withinMs, random = Math.random) {
+  const spread = Math.max(0, Math.min(withinMs, 30_000) - RECONNECT_AT_LEAST_MS);
+  return RECONNECT_AT_LEAST_MS + Math.floor(random() * spread);
+}
 
 export class SignalError extends Error {
   /** @param {string} code @param {string} message */
@@ -26,6 +44,7 @@ export class SignalError extends Error {
  * @property {(again: boolean) => void} [onConnect]   connected; `again` after a reconnect
  * @property {(reason: string) => void} [onDisconnect]  lost; socket.io retries unless refused
  * @property {(error: SignalError) => void} [onRefused]  the server refused the connection
+ * @property {() => void} [onDraining]  the server is shutting down; we move to another
  */
 
 export class RtcSocket {
@@ -34,6 +53,8 @@ export class RtcSocket {
     this.hooks = hooks;
     this.connectedBefore = false;
     this.closed = false;
+    /** @type {number | undefined} */
+    this.reconnectTimer = undefined;
     this.socket = io(NAMESPACE, {
       transports: ["websocket"],
       withCredentials: true,
@@ -49,13 +70,17 @@ export class RtcSocket {
     this.socket.on("disconnect", (reason) => {
       if (this.closed) return;
       this.hooks.onDisconnect?.(reason);
-      // The server closed this socket on purpose (a flood, a sweep): try once more after a
-      // moment; if it refuses, connect_error says why.
-      if (reason === "io server disconnect") {
-        window.setTimeout(() => {
-          if (!this.closed) this.socket.connect();
-        }, 1000);
-      }
+      // The server closed this socket on purpose (shutting down, a flood, a sweep): socket.io
+      // does not retry that by itself. Try again after a moment; if it refuses, connect_error
+      // says why.
+      if (reason === "io server disconnect") this.reconnectSoon(RECONNECT_WITHIN_MS);
+    });
+    this.socket.on(SERVER_DRAINING, (/** @type {import('./events.js').ServerDraining} */ data) => {
+      if (this.closed) return;
+      this.hooks.onDraining?.();
+      // Leave now rather than wait for the server's disconnect: nothing more is sent there.
+      this.socket.disconnect();
+      this.reconnectSoon(Number(data?.reconnect_within_ms) || RECONNECT_WITHIN_MS);
     });
     this.socket.on("connect_error", (error) => {
       if (this.closed) return;
@@ -71,6 +96,15 @@ export class RtcSocket {
 
   connect() {
     this.socket.connect();
+  }
+
+  /** @param {number} withinMs */
+  reconnectSoon(withinMs) {
+    if (this.reconnectTimer !== undefined) return;
+    this.reconnectTimer = window.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.closed && !this.socket.connected) this.socket.connect();
+    }, reconnectDelayMs(withinMs));
   }
 
   get connected() {
@@ -121,6 +155,7 @@ export class RtcSocket {
 
   close() {
     this.closed = true;
+    window.clearTimeout(this.reconnectTimer);
     this.socket.removeAllListeners();
     this.socket.disconnect();
   }
