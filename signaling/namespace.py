@@ -7,7 +7,9 @@ signaling/rooms.py, applied through the room store (which keeps the state in the
 any server process may handle any event); the effects it returns become emits here.
 
 What this process keeps in memory is only about its own sockets: who each one is, which visit
-it joined and its rate-limit bucket. None of it decides anything another process needs.
+it joined and its rate-limit bucket. None of it decides anything another process needs. A
+room records which server process (cluster instance, signaling/cluster.py) holds each
+connection, so that if this process dies another removes its sockets from their rooms.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import socketio
@@ -33,6 +35,7 @@ from signaling.ice import ice_servers
 from signaling.identity import Identity
 from signaling.limits import FloodGuard, TokenBucket
 from signaling.room_store import RoomStore, RosterSource, authorise_join, with_invite
+from signaling.session_watch import SessionWatch
 
 log = logging.getLogger("liaison.signaling")
 
@@ -54,6 +57,9 @@ Handler = Callable[["RtcNamespace", str, SocketState, Any], Awaitable[dict[str, 
 # visit room changed (its new state is saved). A failing hook is logged, never raised.
 SocketHook = Callable[[str, Identity], Awaitable[None]]
 RoomHook = Callable[[int, rooms.RoomState], Awaitable[None]]
+# Told of every client event once it is acked: its name, the ack and the seconds it took
+# (server/metrics.py counts them and times rtc:signal relays).
+EventObserver = Callable[[str, dict[str, Any], float], None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         store: RoomStore,
         roster: RosterSource,
         clock: Clock,
+        node_id: str | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
         self.settings = settings
@@ -82,6 +89,12 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.connect_hooks: list[SocketHook] = []
         self.disconnect_hooks: list[SocketHook] = []
         self.room_hooks: list[RoomHook] = []
+        # The cluster instance holding these sockets (None: rooms do not record it).
+        self.node_id = node_id
+        # Sockets gone whose room could not be told (the database failed): retried by the
+        # cluster heartbeat; were this process to die first, the dead-node sweep covers them.
+        self.pending_disconnects: dict[str, int] = {}
+        self.observe_event: EventObserver = lambda event, ack, seconds: None
 
     # --- connection life ---------------------------------------------------------------------
 
@@ -108,15 +121,46 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if state is None:
             return
         if state.visit_id is not None:
-            try:
-                await self.apply(state.visit_id, lambda s, now: rooms.disconnect(s, sid, now))
-            except LiaisonError:
-                log.info("disconnect from a closed room", extra={"visit_id": state.visit_id})
+            await self.drop_connection(state.visit_id, sid)
         await _run_hooks(self.disconnect_hooks, sid, state.identity)
+
+    async def drop_connection(self, visit_id: int, sid: str) -> bool:
+        """Tell the room a socket of this process is gone; on failure, keep it for a retry
+        rather than leave a ghost in the call."""
+        try:
+            await self.apply(visit_id, lambda s, now: rooms.disconnect(s, sid, now))
+        except NotFound:
+            pass  # the visit is gone
+        except Exception:
+            log.exception("room disconnect failed; will retry", extra={"visit_id": visit_id})
+            self.pending_disconnects[sid] = visit_id
+            return False
+        self.pending_disconnects.pop(sid, None)
+        return True
+
+    async def retry_disconnects(self) -> None:
+        for sid, visit_id in list(self.pending_disconnects.items()):
+            await self.drop_connection(visit_id, sid)
+
+    async def drop_node(self, visit_id: int, instance: str) -> None:
+        """Another server process died: its connections in this room dropped."""
+        await self.apply(visit_id, lambda s, now: rooms.disconnect_node(s, instance, now))
+
+    async def close_all(self) -> None:
+        """Close every socket of this process (their clients reconnect, to any process)."""
+        for sid in list(self.sockets):
+            await self.disconnect(sid)
+            _reraise_if_cancelled()
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
+        started = time.perf_counter()
+        ack = await self._handle_event(event, *args)
+        self.observe_event(event, ack, time.perf_counter() - started)
+        return ack
+
+    async def _handle_event(self, event: str, *args: Any) -> dict[str, Any]:
         sid = args[0]
         data = args[1] if len(args) > 1 else None
         state = self.sockets.get(sid)
@@ -285,7 +329,9 @@ async def join_room(
     try:
         result = await ns.apply(
             msg.visit_id,
-            lambda s, now: rooms.join(ensure_invited(s, now), sid, identity.participant_id, now),
+            lambda s, now: rooms.join(
+                ensure_invited(s, now), sid, identity.participant_id, now, node_id=ns.node_id
+            ),
         )
     except BaseException:
         state.visit_id = previous
@@ -386,45 +432,88 @@ EVENTS: dict[str, EventSpec] = {
 
 async def session_sweeper(
     ns: RtcNamespace,
-    still_valid: Callable[[list[int]], Awaitable[set[int]]],
+    watch: SessionWatch,
     touch: Callable[[list[int]], Awaitable[None]],
     interval_s: float = 1.0,
-    touch_every_s: float = 60.0,
+    recheck_every_s: float = 60.0,
+    overlap: timedelta = timedelta(seconds=30),
 ) -> None:
     """Close sockets whose login session ended (sign-out, disabled account, expiry) within
     about a second, and count time in a call as activity for the idle timeout.
 
-    One query per interval for all of this process's sockets, whichever process revoked the
-    session, so nothing depends on the revoking process knowing where the sockets are.
+    Whichever process ended the session, this one learns it from the database, so nothing
+    depends on the revoking process knowing where the sockets are. Each pass asks only which
+    sessions were revoked since the previous pass (minus `overlap`, for clocks of other
+    processes a little behind), and looks up a session again only when it is new here or its
+    deadline (absolute, or idle as of its last activity) has come. Every `recheck_every_s`,
+    sessions in a call are touched and all of them are looked up afresh, which also catches
+    a revocation stamped by a clock more than `overlap` behind.
     """
-    last_touch = time.monotonic()
+    deadlines: dict[int, datetime] = {}
+    since = ns.clock() - overlap
+    last_recheck = time.monotonic()
     while True:
         await asyncio.sleep(interval_s)
-        by_session: dict[int, list[str]] = {}
-        for sid, state in list(ns.sockets.items()):
-            if state.identity.session_id is not None:
-                by_session.setdefault(state.identity.session_id, []).append(sid)
+        now = ns.clock()
+        by_session = _sockets_by_session(ns)
+        for gone in set(deadlines) - set(by_session):
+            del deadlines[gone]
         if not by_session:
+            since = now - overlap
             continue
         try:
-            valid = await still_valid(list(by_session))
-            for session_id, sids in by_session.items():
-                if session_id not in valid:
-                    for sid in sids:
-                        with contextlib.suppress(Exception):
-                            await ns.emit(ev.SESSION_ENDED, {"reason": "session_ended"}, to=sid)
-                        await ns.disconnect(sid)
-            if time.monotonic() - last_touch >= touch_every_s:
+            ended = await watch.revoked_since(since) & set(by_session)
+            since = now - overlap
+            if time.monotonic() - last_recheck >= recheck_every_s:
                 in_call = [
                     session_id
                     for session_id, sids in by_session.items()
-                    if session_id in valid and any(_in_room(ns, sid) for sid in sids)
+                    if session_id not in ended and any(_in_room(ns, sid) for sid in sids)
                 ]
                 if in_call:
                     await touch(in_call)
-                last_touch = time.monotonic()
+                deadlines.clear()
+                last_recheck = time.monotonic()
+            due = [
+                session_id
+                for session_id in by_session
+                if session_id not in ended
+                and (session_id not in deadlines or deadlines[session_id] <= now)
+            ]
+            if due:
+                for session_id, deadline in (await watch.deadlines(due)).items():
+                    if deadline is None or deadline <= now:
+                        ended.add(session_id)
+                        deadlines.pop(session_id, None)
+                    else:
+                        deadlines[session_id] = deadline
+            for session_id in ended:
+                deadlines.pop(session_id, None)
+                for sid in by_session[session_id]:
+                    with contextlib.suppress(Exception):
+                        await ns.emit(ev.SESSION_ENDED, {"reason": "session_ended"}, to=sid)
+                    await ns.disconnect(sid)
+                    _reraise_if_cancelled()
         except Exception:
+            _reraise_if_cancelled()
             log.exception("session sweep failed")
+
+
+def _reraise_if_cancelled() -> None:
+    # python-socketio swallows a cancellation that arrives while a disconnect handler runs
+    # (and a driver may turn one mid-query into its own error): a task told to stop must
+    # still stop, or shutting down waits for it forever.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _sockets_by_session(ns: RtcNamespace) -> dict[int, list[str]]:
+    by_session: dict[int, list[str]] = {}
+    for sid, state in list(ns.sockets.items()):
+        if state.identity.session_id is not None:
+            by_session.setdefault(state.identity.session_id, []).append(sid)
+    return by_session
 
 
 def _in_room(ns: RtcNamespace, sid: str) -> bool:

@@ -8,6 +8,18 @@ room is one value agreed by every server process, and no process's memory decide
 The durable visit row follows the room in the same transaction (server/visits/lifecycle.py):
 ``visits.status`` mirrors the room's status, and the Encounter is opened when the call starts
 and closed, with who attended, when it ends.
+
+Relaying a signal asks "are both connections in this call?" of the room. One process answers
+from its cache of the rooms it read or wrote, exact because it is the only writer. Several
+processes (a Redis URL configured) do not cache: every relay reads the room from the database,
+because a cache invalidated by a published (visit_id, version) would be stale for the time the
+message takes, and indefinitely if one is lost while Redis reconnects; during that window a
+participant sent back to the waiting room (or removed) on another node could still signal
+into the call. Correctness first, at a measured price (SQLite, 2 cores, 10 rooms): the room
+read is ~0.5 ms of CPU per relayed message against ~1 µs from the cache (bench/room_lookup.py),
+and bench/signaling.py relayed 3,838 msgs/s at 132 µs CPU each in one process, 601 msgs/s at
+1,324 µs each with Redis and no cache (the Redis hop included). Signals flow mostly while a
+call is set up (a few dozen per peer), so this bounds call set-ups per second, not calls.
 """
 
 from __future__ import annotations
@@ -58,9 +70,8 @@ class RoomStore:
         # (every ICE candidate) needs no database read: bench/signaling.py measured the read at
         # ~80% of the server CPU per relayed message. Changes still always go through the
         # database (`apply`), so the cache only ever answers "who is in the call". It is exact
-        # while this process is the only writer of rooms, as in the single-process default; a
-        # deployment of several processes must turn it off or invalidate it from the others'
-        # writes (a published (visit_id, version)) before relying on it.
+        # only while this process is the only writer of rooms: signaling/setup.py turns it off
+        # in a cluster (see the module's docstring).
         self._cache: dict[int, rooms.RoomState] | None = {} if cache_rooms else None
 
     async def load(self, visit_id: int) -> rooms.RoomState:

@@ -10,7 +10,9 @@ I/O or reads the clock: `now` is an argument.
 Participants are identities ("user:12", "link:34"), not sockets. The roster comes from the
 visit: its clinicians when the room is created, the patient and guests (interpreter, family,
 PCP for a warm hand-off) through `invite`, one identity per link. An identity has at most one
-connection; a second `join` replaces the first (a page reload) and tells the old one.
+connection; a second `join` replaces the first (a page reload) and tells the old one. A
+connection also names the server process (node) holding its socket, so that when a node dies
+any other can treat all of its connections as dropped (`disconnect_node`).
 
 Presence of one participant::
 
@@ -136,6 +138,7 @@ class Participant:
     display_name: str
     presence: Presence = Presence.ABSENT
     conn_id: str | None = None
+    node_id: str | None = None  # the server process holding conn_id's socket; set with it
     admitted_by: str | None = None
     admitted_at: datetime | None = None
     waiting_since: datetime | None = None  # kept through a reload so nobody loses their turn
@@ -299,7 +302,15 @@ class Transition(NamedTuple):
 # checks here are the ones the room itself can answer.
 
 
-def join(state: RoomState, conn_id: str, participant_id: str, now: datetime) -> Transition:
+def join(
+    state: RoomState,
+    conn_id: str,
+    participant_id: str,
+    now: datetime,
+    *,
+    node_id: str | None = None,
+) -> Transition:
+    """`node_id` names the server process holding the socket (None: a single process)."""
     s, now = _begin(state, now)
     p = s.participant(participant_id)
     if p is None:
@@ -316,11 +327,16 @@ def join(state: RoomState, conn_id: str, participant_id: str, now: datetime) -> 
         raise RoomConflict("The call is full.", code="room_full")
     effects: list[Effect] = [Replaced(p.conn_id)] if p.conn_id is not None else []
     if p.admitted:
-        p = replace(p, presence=Presence.IN_CALL, conn_id=conn_id, away_since=None)
+        p = replace(p, presence=Presence.IN_CALL, conn_id=conn_id, node_id=node_id, away_since=None)
     else:
         since = p.waiting_since or now
         p = replace(
-            p, presence=Presence.WAITING, conn_id=conn_id, waiting_since=since, away_since=None
+            p,
+            presence=Presence.WAITING,
+            conn_id=conn_id,
+            node_id=node_id,
+            waiting_since=since,
+            away_since=None,
         )
     return _finish(state, _put(s, p), now, effects, LeftReason.REPLACED)
 
@@ -330,8 +346,24 @@ def disconnect(state: RoomState, conn_id: str, now: datetime) -> Transition:
     s, now = _begin(state, now, require_open=False)
     p = s.by_conn(conn_id)
     if p is not None:
-        s = _put(s, replace(p, presence=Presence.AWAY, conn_id=None, away_since=now))
+        s = _put(s, _away(p, now))
     return _finish(state, s, now, reason=LeftReason.DISCONNECTED)
+
+
+def disconnect_node(state: RoomState, node_id: str, now: datetime) -> Transition:
+    """A server process died: every connection it held dropped at once, exactly as if each
+    had disconnected (so each may come back, on another node, within the grace). Idempotent."""
+    s, now = _begin(state, now, require_open=False)
+    roster = tuple(
+        _away(p, now) if p.node_id == node_id and p.conn_id is not None else p
+        for p in s.participants
+    )
+    return _finish(state, replace(s, participants=roster), now, reason=LeftReason.DISCONNECTED)
+
+
+def nodes(state: RoomState) -> frozenset[str]:
+    """The server processes holding a connection in this room."""
+    return frozenset(p.node_id for p in state.participants if p.node_id is not None)
 
 
 def leave(state: RoomState, conn_id: str, now: datetime) -> Transition:
@@ -591,6 +623,10 @@ def _put(s: RoomState, new: Participant) -> RoomState:
     return replace(s, participants=roster)
 
 
+def _away(p: Participant, now: datetime) -> Participant:
+    return replace(p, presence=Presence.AWAY, conn_id=None, node_id=None, away_since=now)
+
+
 def _absent(p: Participant) -> Participant:
     return Participant(p.participant_id, p.kind, p.display_name)
 
@@ -704,5 +740,15 @@ def _encode(obj: Participant | Attendee | RoomState) -> dict[str, Any]:
     return {name: encode(getattr(obj, name)) for name, encode, _ in _LAYOUT[type(obj)]}
 
 
+# Fields added after rooms were first stored: a state saved before them decodes with the default.
+_ADDED_LATER = {(Participant, "node_id")}
+
+
 def _decode(cls: type[_T], row: Mapping[str, Any]) -> _T:
-    return cls(**{name: decode(row[name]) for name, _, decode in _LAYOUT[cls]})
+    return cls(
+        **{
+            name: decode(row[name])
+            for name, _, decode in _LAYOUT[cls]
+            if name in row or (cls, name) not in _ADDED_LATER
+        }
+    )

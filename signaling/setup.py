@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import socketio
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from server.errors import Forbidden, Unauthenticated
 from server.state import SERVICES
@@ -17,21 +19,34 @@ from server.visits.events import VisitEvents
 from server.visits.participants import ParticipantKind
 from server.visits.status import VisitStatus
 from signaling import rooms
+from signaling.cluster import Member, NodeHooks, NodeRegistry, node_name
 from signaling.curbside_events import CURBSIDE_SCHEDULER, attach_curbside
+from signaling.draining import attach_draining
 from signaling.identity import Identity, cookies_from_environ
 from signaling.namespace import RtcNamespace, session_sweeper, user_room
 from signaling.room_store import RoomStore
+from signaling.session_watch import SessionWatch
 
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
 RTC = web.AppKey("rtc_namespace", RtcNamespace)
+CLUSTER = web.AppKey("cluster_member", Member)
 
 
 def attach_signaling(app: web.Application) -> None:
     from server.state import SETTINGS
 
     settings = app[SETTINGS]
+    redis_url = settings.cluster.redis_url.get_secret_value()
+    # Several processes: emits to a room or a user go through Redis to every process, so a
+    # socket on another node hears them. One process keeps them in memory.
+    manager: socketio.AsyncManager = (
+        socketio.AsyncRedisManager(redis_url, channel=redis_channel(settings.database.url))
+        if redis_url
+        else socketio.AsyncManager()
+    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=manager,
         cors_allowed_origins=sorted(settings.server.origins),
         max_http_buffer_size=settings.signaling.max_message_bytes,
         # Each socket's events are handled one after another, in the order sent: an ICE
@@ -43,6 +58,7 @@ def attach_signaling(app: web.Application) -> None:
     )
     sio.attach(app, socketio_path="/socket.io")
     app[SOCKETIO] = sio
+    attach_draining(app, sio)  # on shutdown, its sockets are sent to other processes
 
     async def signaling_ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[SERVICES]
@@ -79,10 +95,46 @@ def attach_signaling(app: web.Application) -> None:
                 )
             raise Unauthenticated("Please sign in.", code="not_signed_in")
 
-        store = RoomStore(svc.db, settings.signaling, svc.clock, svc.visits.roster)
-        namespace = RtcNamespace(settings, identify, store, svc.visits.roster, svc.clock)
+        # Another process may change a room at any moment, so in a cluster the per-process
+        # cache of rooms would answer "who is in the call" from stale state.
+        store = RoomStore(
+            svc.db,
+            settings.signaling,
+            svc.clock,
+            svc.visits.roster,
+            cache_rooms=not redis_url,
+        )
+        registry = NodeRegistry(
+            svc.db,
+            svc.clock,
+            node_name(settings.cluster),
+            timedelta(seconds=settings.cluster.node_timeout_s),
+        )
+        namespace = RtcNamespace(
+            settings, identify, store, svc.visits.roster, svc.clock, node_id=registry.instance
+        )
         sio.register_namespace(namespace)
         app[RTC] = namespace
+        presence = svc.curbside.oncall.presence
+        presence.node = registry.instance  # its rows name this process, for the sweep
+
+        def renamed(instance: str) -> None:
+            namespace.node_id = presence.node = instance
+
+        member = Member(
+            registry,
+            NodeHooks(
+                drop_room=namespace.drop_node,
+                presence_lost=svc.curbside.presence_lost,
+                fenced=namespace.close_all,
+                renamed=renamed,
+                retry=namespace.retry_disconnects,
+            ),
+            settings.cluster.heartbeat_s,
+        )
+        app[CLUSTER] = member
+        # Before any socket: rooms and presence left by an earlier life of this node id.
+        await member.start()
 
         async def close_user_sockets(user_id: int) -> None:
             for sid, _ in list(namespace.sockets.items()):
@@ -102,10 +154,11 @@ def attach_signaling(app: web.Application) -> None:
         app[CURBSIDE_SCHEDULER] = curbside
         tasks = [
             asyncio.create_task(
-                session_sweeper(namespace, svc.sessions.still_valid, svc.sessions.touch_many),
+                session_sweeper(namespace, SessionWatch(svc.db), svc.sessions.touch_many),
                 name="session-sweeper",
             ),
             asyncio.create_task(curbside.run(), name="curbside-scheduler"),
+            asyncio.create_task(member.run(), name="cluster-heartbeat"),
         ]
         yield
         for task in tasks:
@@ -115,6 +168,11 @@ def attach_signaling(app: web.Application) -> None:
                 await task
         for sid in list(namespace.sockets):
             await sio.disconnect(sid, namespace="/rtc")
+        await namespace.retry_disconnects()
+        if not namespace.pending_disconnects:
+            # Every seat was given up; otherwise the row stays, and another node sweeps it.
+            await member.stop()
+        await _close_manager(manager)
 
     app.cleanup_ctx.append(signaling_ctx)
 
@@ -147,3 +205,26 @@ def _follow_visit_changes(visit_events: VisitEvents, namespace: RtcNamespace) ->
     visit_events.link_issued.append(link_issued)
     visit_events.link_revoked.append(link_revoked)
     visit_events.visit_closed.append(visit_closed)
+
+
+def redis_channel(database_url: str) -> str:
+    """The processes sharing one database are one deployment and share one channel; two
+    deployments (or test runs) sharing a Redis never hear each other's messages. Named by the
+    database's name, not its host, which nodes may reach by different addresses."""
+    database = make_url(database_url).database or ""
+    return "liaison-" + hashlib.sha256(database.encode()).hexdigest()[:16]
+
+
+async def _close_manager(manager: socketio.AsyncManager) -> None:
+    """Stop the Redis listener and close its connections (python-socketio leaves them open)."""
+    if not isinstance(manager, socketio.AsyncRedisManager):
+        return
+    listener: asyncio.Task[None] | None = getattr(manager, "thread", None)
+    if listener is not None:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    for connection in (manager.pubsub, manager.redis):
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.aclose()

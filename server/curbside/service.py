@@ -103,6 +103,8 @@ class CurbsideService:
         self.store = store
         self.oncall = oncall
         self.publishers: list[Publisher] = []
+        # Told of each winning accept, after the commit (server/metrics.py times the answer).
+        self.accepted_hooks: list[Callable[[cs.CurbsideState], None]] = []
         # visit id -> the curbside call it is (None: an ordinary visit). Neither changes once
         # the visit exists, so every process may remember them.
         self._calls: OrderedDict[int, CallParties | None] = OrderedDict()
@@ -195,6 +197,8 @@ class CurbsideService:
             pcp_id = result.state.request.pcp_id
             self._remember(visit_id, CallParties(request_id, pcp_id, who.user_id))
             log.info("curbside request taken", extra={"request_id": request_id, "by": who.user_id})
+            for hook in self.accepted_hooks:
+                hook(result.state)
             await self._notify(result)
             # Busy now: stop ringing them for anything else.
             await self._withdraw(who.user_id, keep=request_id)

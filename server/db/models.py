@@ -82,7 +82,8 @@ class LoginSession(Base):
     idle_timeout_s: Mapped[int] = mapped_column(Integer)
     # True while the user must still enrol a second factor before using anything else.
     enrolment_pending: Mapped[bool] = mapped_column(Boolean, default=False)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Indexed: every process's socket sweeper asks each second what was revoked lately.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
@@ -620,7 +621,8 @@ class Presence(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    node: Mapped[str] = mapped_column(String(32))  # the server process
+    # The server process: its cluster instance (cluster_nodes.instance).
+    node: Mapped[str] = mapped_column(String(100))
     socket_id: Mapped[str] = mapped_column(String(64))
     # The visit room this socket is in (a call: busy), as of the last touch.
     visit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -697,6 +699,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the latest attempt was claimed (compare-and-set on ``attempts``); retries back off
+    # from it.
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # A code, never the server's error text (which may name hosts or addresses).
     error: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
@@ -742,3 +747,25 @@ class FollowUpTask(Base):
     )
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+# --- Server processes of a cluster (signaling/cluster.py) ---------------------------------------
+
+
+class ClusterNode(Base):
+    """One running server process (one life of it): written by its heartbeat every few
+    seconds. Another process that finds it silent for the node timeout claims it (compare-and-
+    set on ``claims``), treats its sockets as disconnected from their rooms, clears its
+    curbside presence, and deletes the row."""
+
+    __tablename__ = "cluster_nodes"
+
+    # "<node id>/<random>": rooms and presence rows name the instance, so a node that was
+    # declared dead and came back (new instance) never loses its new sockets to the sweep.
+    instance: Mapped[str] = mapped_column(String(100), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    swept_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

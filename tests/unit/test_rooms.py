@@ -48,6 +48,7 @@ from signaling.rooms import (
     clinician_connections,
     deny,
     disconnect,
+    disconnect_node,
     end,
     expire,
     in_call_connections,
@@ -56,6 +57,7 @@ from signaling.rooms import (
     leave,
     lobby,
     mark_no_show,
+    nodes,
     return_to_lobby,
     revoke,
 )
@@ -700,6 +702,75 @@ def test_it_records_everyone_who_was_ever_in_the_call() -> None:
     )
 
 
+# Server processes (nodes): each connection names the node holding its socket
+
+
+def test_it_remembers_which_node_holds_each_connection_until_it_drops() -> None:
+    s = join(room(), sid(ADA), ADA, T0, node_id="node-a").state
+    s = join(s, sid(PAT), PAT, at(1), node_id="node-b").state
+    ada, pat = s.participant(ADA), s.participant(PAT)
+    assert ada is not None and ada.node_id == "node-a"
+    assert pat is not None and pat.node_id == "node-b"
+    assert nodes(s) == {"node-a", "node-b"}
+
+    s = disconnect(s, sid(PAT), at(2)).state
+    s = leave(s, sid(ADA), at(3)).state
+
+    assert nodes(s) == frozenset()
+    assert all(p.node_id is None for p in s.participants)
+
+
+def test_a_dead_nodes_connections_drop_as_if_each_disconnected() -> None:
+    s = room()
+    s = join(s, sid(ADA), ADA, T0, node_id="node-b").state
+    for pid in (PAT, INA):
+        s = join(s, sid(pid), pid, T0, node_id="node-a").state
+        s = admit(s, ADA, pid, T0).state
+    s = join(s, sid(FAY), FAY, T0, node_id="node-a").state  # waiting
+
+    s, effects = disconnect_node(s, "node-a", at(10))
+
+    assert [presence(s, pid) for pid in (ADA, PAT, INA, FAY)] == [
+        Presence.IN_CALL,
+        Presence.AWAY,
+        Presence.AWAY,
+        Presence.AWAY,
+    ]
+    assert effects == [
+        PeerLeft((sid(ADA),), PAT, sid(PAT), LeftReason.DISCONNECTED),
+        PeerLeft((sid(ADA),), INA, sid(INA), LeftReason.DISCONNECTED),
+        LobbyUpdate((sid(ADA),), ()),
+    ]
+    assert nodes(s) == {"node-b"}
+    # Idempotent: a second sweeper finds nothing left to do.
+    assert disconnect_node(s, "node-a", at(11)) == Transition(s, [])
+
+    # The patient's browser reconnects to the surviving node within the grace: still admitted.
+    s, effects = join(s, "sid-pat-2", PAT, at(10) + GRACE / 2, node_id="node-b")
+    assert presence(s, PAT) is Presence.IN_CALL
+    assert effects[0] == Joined("sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),))
+
+
+def test_a_dead_node_leaves_a_closed_room_closed() -> None:
+    s = join(call(PAT), "sid-pat-2", PAT, at(1), node_id="node-a").state
+    s = end(s, ADA, at(2)).state
+
+    assert disconnect_node(s, "node-a", at(3)) == Transition(s, [])
+
+
+def test_a_room_stored_before_nodes_were_recorded_still_loads() -> None:
+    d = json.loads(json.dumps(call(PAT).to_dict()))
+    for p in d["participants"]:
+        del p["node_id"]
+
+    s = RoomState.from_dict(d)
+
+    assert s == call(PAT)
+    with pytest.raises(KeyError):
+        del d["participants"][0]["conn_id"]
+        RoomState.from_dict(d)
+
+
 # The value itself: versions, serialisation, purity
 
 
@@ -829,7 +900,7 @@ CONNS = [f"{pid}/{n}" for pid in PIDS for n in range(3)]
 STEP = st.tuples(
     st.sampled_from(
         ["join", "admit", "disconnect", "expire"] * 3
-        + ["join_any", "admit_any", "leave", "deny", "return", "invite"]
+        + ["join_any", "admit_any", "leave", "deny", "return", "invite", "node_dies"]
     ),
     st.integers(0, 20),
     st.integers(0, 20),
@@ -866,14 +937,26 @@ def _command(s: RoomState, name: str, a: int, b: int) -> tuple[str, ...]:
             return ("end", nth(BYS, a))
         case "invite" | "revoke":
             return (name, nth(PIDS, a))
+        case "node_dies":
+            return (name, NODES[a % len(NODES)])
     return (name,)
+
+
+NODES = ["node-a", "node-b"]
+
+
+def _node_of(conn: str) -> str:
+    """Sockets spread over two server processes."""
+    return NODES[int(conn.rsplit("/", 1)[-1]) % len(NODES)] if "/" in conn else NODES[0]
 
 
 def _run(s: RoomState, command: tuple[str, ...], now: datetime) -> Transition:
     name, *args = command
     match name:
         case "join":
-            return join(s, args[0], args[1], now)
+            return join(s, args[0], args[1], now, node_id=_node_of(args[0]))
+        case "node_dies":
+            return disconnect_node(s, args[0], now)
         case "disconnect":
             return disconnect(s, args[0], now)
         case "leave":
@@ -916,6 +999,13 @@ def _check(
             # Nobody becomes admitted except by a clinician's explicit admit of them.
             assert command[0] == "admit" and command[1] in clinicians
             assert command[2] == p.participant_id
+    for p in after.participants:
+        # A connection always names its node, and only a connection does.
+        assert (p.node_id is None) == (p.conn_id is None)
+        if p.conn_id is not None:
+            assert p.node_id == _node_of(p.conn_id)
+    if command[0] == "node_dies":
+        assert command[1] not in nodes(after)
     if after.status.is_terminal:
         assert conns == []
     if after.started_at is not None:

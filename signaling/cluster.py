@@ -1,0 +1,284 @@
+"""Server processes of one deployment: who is alive, and cleaning up after one that died.
+
+Every process (node) is an *instance* "<node id>/<random>" with a row in ``cluster_nodes``. The
+rooms remember which instance holds each connection (signaling/rooms.py `node_id`), and the
+curbside presence rows name it too (``presence.node``). A process:
+
+* on start, claims the rows a previous life of the same node id left (a crash, a restart) and
+  cleans up after them before it accepts a socket;
+* every ``heartbeat_s`` writes its heartbeat, retries the room disconnects that failed (the
+  database was briefly unreachable), and sweeps: an instance silent for ``node_timeout_s`` is
+  claimed by compare-and-set on ``claims`` (so of two sweepers, one does the work), its
+  connections drop out of their rooms as ordinary disconnects (so the reconnect grace applies
+  and a patient reconnecting to another node comes back admitted), its presence rows go (and
+  requests ringing only its psychiatrists move on), and its row is deleted;
+* if its own heartbeat finds its row claimed or gone, it was declared dead while it was merely
+  slow (a long pause, a partition): its rooms no longer list its sockets, so it closes them all
+  (the clients reconnect and rejoin) and registers as a new instance, which the late sweep of
+  the old one cannot touch.
+
+Time is the app clock of whoever writes or reads: nodes' clocks must agree to well within
+``node_timeout_s - heartbeat_s`` (NTP does), and tests move a FakeClock to kill a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.clock import Clock
+from server.db.models import ClusterNode, Visit
+from server.db.models import Presence as PresenceRow
+from server.settings import ClusterSettings
+from server.visits.status import VisitStatus
+
+log = logging.getLogger("liaison.cluster")
+
+# Statuses whose room may still list connections (a clinician alone keeps it SCHEDULED).
+OPEN_ROOMS = (VisitStatus.SCHEDULED.value, VisitStatus.WAITING.value, VisitStatus.IN_PROGRESS.value)
+
+
+def node_name(settings: ClusterSettings) -> str:
+    return settings.node_id or f"{socket.gethostname()}-{os.getpid()}"[:64]
+
+
+def new_instance(node_id: str) -> str:
+    return f"{node_id}/{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class Dead:
+    instance: str
+    claims: int
+
+
+class NodeRegistry:
+    """The ``cluster_nodes`` rows: register, heartbeat, find the dead, claim, forget."""
+
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        node_id: str,
+        timeout: timedelta,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.node_id = node_id
+        self.timeout = timeout
+        self.instance = new_instance(node_id)
+
+    async def register(self) -> list[Dead]:
+        """Write this instance's row; returns earlier instances of this node id, claimed by
+        this one for cleaning up (whatever their heartbeat says: a node id is one process)."""
+        now = self._clock()
+        async with self._db.begin() as db:
+            earlier = (
+                await db.execute(
+                    select(ClusterNode).where(
+                        ClusterNode.node_id == self.node_id, ClusterNode.instance != self.instance
+                    )
+                )
+            ).scalars()
+            previous = []
+            for row in earlier:
+                if now - row.heartbeat_at < self.timeout:
+                    log.warning(
+                        "another live process may use this node id",
+                        extra={"node": self.node_id, "instance": row.instance},
+                    )
+                previous.append(Dead(row.instance, row.claims))
+            db.add(
+                ClusterNode(
+                    instance=self.instance,
+                    node_id=self.node_id,
+                    started_at=now,
+                    heartbeat_at=now,
+                    claims=0,
+                )
+            )
+        return [d for d in previous if await self._claim(d, force=True)]
+
+    async def beat(self) -> bool:
+        """Write the heartbeat; False when this instance was declared dead meanwhile."""
+        async with self._db.begin() as db:
+            done = await db.execute(
+                update(ClusterNode)
+                .where(ClusterNode.instance == self.instance, ClusterNode.swept_by.is_(None))
+                .values(heartbeat_at=self._clock())
+            )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    async def dead(self) -> list[Dead]:
+        """Instances silent for the timeout whose sweep nobody is doing (or a sweeper that
+        died at it has not finished within the timeout)."""
+        cutoff = self._clock() - self.timeout
+        async with self._db() as db:
+            rows = await db.execute(
+                select(ClusterNode.instance, ClusterNode.claims).where(
+                    ClusterNode.heartbeat_at < cutoff,
+                    ClusterNode.instance != self.instance,
+                    or_(ClusterNode.swept_at.is_(None), ClusterNode.swept_at < cutoff),
+                )
+            )
+            return [Dead(instance, claims) for instance, claims in rows.all()]
+
+    async def claim(self, dead: Dead) -> bool:
+        """Compare-and-set: of sweepers racing for one dead instance, exactly one wins."""
+        return await self._claim(dead, force=False)
+
+    async def _claim(self, dead: Dead, *, force: bool) -> bool:
+        now = self._clock()
+        cutoff = now - self.timeout
+        stmt = update(ClusterNode).where(
+            ClusterNode.instance == dead.instance, ClusterNode.claims == dead.claims
+        )
+        if not force:
+            # Re-checked in the same statement: it may have beaten since it was read.
+            stmt = stmt.where(
+                ClusterNode.heartbeat_at < cutoff,
+                or_(ClusterNode.swept_at.is_(None), ClusterNode.swept_at < cutoff),
+            )
+        async with self._db.begin() as db:
+            done = await db.execute(
+                stmt.values(swept_by=self.instance, swept_at=now, claims=dead.claims + 1)
+            )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    async def forget(self, instance: str) -> None:
+        """The sweep of a claimed instance is done."""
+        async with self._db.begin() as db:
+            await db.execute(
+                delete(ClusterNode).where(
+                    ClusterNode.instance == instance, ClusterNode.swept_by == self.instance
+                )
+            )
+
+    async def leave(self) -> None:
+        """A clean shutdown: this instance's sockets were closed (and left their rooms)."""
+        async with self._db.begin() as db:
+            await db.execute(delete(ClusterNode).where(ClusterNode.instance == self.instance))
+
+    async def rooms_of(self, instance: str) -> list[int]:
+        """Open rooms that may list a connection of that instance (the caller checks each:
+        the LIKE only narrows the scan of room states)."""
+        pattern = "%" + _like_escape(f'"{instance}"') + "%"
+        async with self._db() as db:
+            rows = await db.execute(
+                select(Visit.id).where(
+                    Visit.status.in_(OPEN_ROOMS),
+                    Visit.room_state.is_not(None),
+                    Visit.room_state.like(pattern, escape="\\"),
+                )
+            )
+            return list(rows.scalars())
+
+    async def drop_presence(self, instance: str) -> set[int]:
+        """Delete that instance's curbside presence rows; returns whose they were."""
+        async with self._db.begin() as db:
+            users = set(
+                (
+                    await db.execute(
+                        select(PresenceRow.user_id).where(PresenceRow.node == instance)
+                    )
+                ).scalars()
+            )
+            await db.execute(delete(PresenceRow).where(PresenceRow.node == instance))
+        return users
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# What the node task does to the rest of the app (signaling/setup.py wires them).
+DropRoom = Callable[[int, str], Awaitable[None]]  # (visit id, dead instance)
+PresenceLost = Callable[[int], Awaitable[None]]  # a user whose presence rows went
+Fenced = Callable[[], Awaitable[None]]  # this process was declared dead: close its sockets
+Renamed = Callable[[str], None]  # this process is now that instance
+Retry = Callable[[], Awaitable[None]]  # retry this process's own failed room disconnects
+
+
+@dataclass
+class NodeHooks:
+    drop_room: DropRoom
+    presence_lost: PresenceLost
+    fenced: Fenced
+    renamed: Renamed
+    retry: Retry
+
+
+class Member:
+    """This process in the cluster: its start-up cleanup and its periodic task."""
+
+    def __init__(self, registry: NodeRegistry, hooks: NodeHooks, heartbeat_s: float) -> None:
+        self.registry = registry
+        self.hooks = hooks
+        self.heartbeat_s = heartbeat_s
+
+    @property
+    def instance(self) -> str:
+        return self.registry.instance
+
+    async def start(self) -> None:
+        """Register, and clean up after earlier lives of this node id, before any socket."""
+        for dead in await self.registry.register():
+            await self._clean(dead.instance)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("cluster heartbeat failed")
+
+    async def tick(self) -> None:
+        """One heartbeat: beat (or, if declared dead, start over), retry, sweep."""
+        if not await self.registry.beat():
+            log.error("this process was declared dead; closing its sockets", extra=self._who())
+            await self.hooks.fenced()
+            self.registry.instance = new_instance(self.registry.node_id)
+            self.hooks.renamed(self.registry.instance)
+            await self.start()
+        await self.hooks.retry()
+        await self.sweep()
+
+    async def sweep(self) -> int:
+        """Clean up after every instance silent for the timeout; returns how many this did."""
+        swept = 0
+        for dead in await self.registry.dead():
+            if await self.registry.claim(dead):
+                log.warning("sweeping a dead server process", extra={"instance": dead.instance})
+                await self._clean(dead.instance)
+                swept += 1
+        return swept
+
+    async def stop(self) -> None:
+        try:
+            await self.registry.leave()
+        except (SQLAlchemyError, OSError):
+            # Shutting down must not fail because the database is gone: the heartbeat row then
+            # simply goes stale, and a live process sweeps this instance like a crashed one.
+            log.warning("could not remove this process's heartbeat on shutdown", exc_info=True)
+
+    async def _clean(self, instance: str) -> None:
+        # Rooms first: a psychiatrist in a call there is busy until their seat is gone.
+        for visit_id in await self.registry.rooms_of(instance):
+            await self.hooks.drop_room(visit_id, instance)
+        for user_id in await self.registry.drop_presence(instance):
+            await self.hooks.presence_lost(user_id)
+        await self.registry.forget(instance)
+
+    def _who(self) -> dict[str, str]:
+        return {"instance": self.registry.instance}
