@@ -30,8 +30,12 @@ from server.auth.tokens import csrf_token_for, tokens_match
 from server.clinics.live import attach_clinic_live
 from server.clock import Clock, utc_now
 from server.errors import Forbidden
+from server.forwarded import client_address_middleware
 from server.http import Handler, make_middlewares, set_private_cookie
+from server.metrics import attach_metrics, http_metrics
+from server.outbox_tasks import attach_outbox_tasks
 from server.settings import PROJECT_ROOT, Settings
+from server.shutdown import DRAINING, attach_shutdown
 from server.state import (
     NEW_SESSION_TOKEN,
     PRINCIPAL,
@@ -81,6 +85,8 @@ def create_app(
 ) -> web.Application:
     app = web.Application(
         middlewares=[
+            http_metrics,  # outermost: it times whole requests and sees errors as sent
+            client_address_middleware(settings.server.trusted_proxies),
             *make_middlewares(settings.server.max_body_bytes),
             session_cookie,
             join_api.visit_cookie,
@@ -88,6 +94,7 @@ def create_app(
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    attach_shutdown(app)
     api = build_api()
     app[OPENAPI] = openapi_document(api, "Liaison", __version__)
 
@@ -99,6 +106,8 @@ def create_app(
     app.cleanup_ctx.append(services_ctx)
     attach_signaling(app)  # after the services: its cleanup runs first, while they are open
     attach_clinic_live(app)  # after the signaling: it hooks into the namespace
+    attach_metrics(app)  # after the signaling too: it observes the namespace's events
+    attach_outbox_tasks(app)  # reminders and outbox retries (after the services)
     api.mount(app, guard)
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)
@@ -176,6 +185,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[DRAINING].active:
+        # Shutting down (server/shutdown.py): the load balancer sends new work elsewhere.
+        return web.json_response({"status": "draining"}, status=503)
     try:
         async with request.app[SERVICES].engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -11,6 +11,7 @@ Invalid configuration raises :class:`ConfigError`, whose message names every bad
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -53,6 +54,19 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Origins (scheme://host[:port]) allowed besides public_url for browser requests and sockets.
     allowed_origins: list[str] = Field(default_factory=list)
+    # Reverse proxies (CIDR) whose X-Forwarded-For is believed: requests from them are taken to
+    # come from the address they forward (server/forwarded.py). Empty: the connection's address.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (expected CIDRs such as 10.0.0.5/32)") from None
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -238,6 +252,22 @@ class OutboxSettings(_Section):
     smtp_from: str = "Liaison <no-reply@localhost>"
     smtp_starttls: bool = True
     smtp_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    # A reminder with a fresh join link goes this many minutes before a booked clinic visit
+    # (server/clinics/reminders.py); 0: no automatic reminders.
+    reminder_lead_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # How often every server process looks for reminders due and messages to retry.
+    scan_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    # A message that failed is tried again after retry_base_s, then twice as long after each
+    # further failure, up to server.outbox.MAX_ATTEMPTS attempts in all.
+    retry_base_s: float = Field(default=60.0, gt=0, le=24 * 3600)
+
+    @model_validator(mode="after")
+    def _retry_outlasts_a_send(self) -> OutboxSettings:
+        # A retry may be claimed by another process once its backoff is over: the backoff must
+        # outlast an attempt still waiting on the SMTP server, or the message could go twice.
+        if self.retry_base_s < 2 * self.smtp_timeout_s:
+            raise ValueError("retry_base_s must be at least twice smtp_timeout_s")
+        return self
 
 
 class RegistrySettings(_Section):
