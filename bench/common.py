@@ -1,5 +1,6 @@
 """What every benchmark that starts a real `liaison serve` needs: its environment, its command
-line, a freshly migrated database, signed-in sessions without passwords, and figures.
+line, a freshly migrated database, signed-in sessions without passwords, figures, and its
+printed report.
 
 ``liaison_env`` and ``liaison_argv`` are the same as bench/signaling.py's (which can import
 them from here); bench/procs.py starts and stops the process.
@@ -92,3 +93,13 @@ def percentile_ms(values: Sequence[float], share: float) -> float:
 
 def median_ms(values: Sequence[float]) -> float:
     return statistics.median(values) * 1000 if values else float("nan")
+
+
+def say(text: str) -> None:
+    """A line of the report (stdout)."""
+    print(text, flush=True)
+
+
+def progress(text: str) -> None:
+    """Where the run is (stderr), kept apart from the report."""
+    print(f"  .. {text}", file=sys.stderr, flush=True)

@@ -46,6 +46,8 @@ from bench.common import (  # noqa: E402
     median_ms,
     migrate_fresh,
     percentile_ms,
+    progress,
+    say,
     seed_user,
 )
 from bench.procs import ServerProcess, free_port, load_average  # noqa: E402
@@ -96,6 +98,35 @@ async def seed(env: dict[str, str], dashboards: int) -> Clinic:
             )
             await svc.curbside.oncall.set_licenses(who, ["CA"])
     return Clinic(pcp_token, patient.patient.id, [(u.id, token) for u, token in psychiatrists])
+
+
+def pcp_headers(base_url: str, cookie_name: str, clinic: Clinic) -> dict[str, str]:
+    """The PCP's session cookie, CSRF token and origin, for its REST calls."""
+    return {
+        "Cookie": f"{cookie_name}={clinic.pcp_token}",
+        "X-CSRF-Token": csrf_token_for(clinic.pcp_token),
+        "Origin": base_url,
+    }
+
+
+async def post_call_now(
+    http: aiohttp.ClientSession, base_url: str, headers: dict[str, str], patient_id: int
+) -> int:
+    """The PCP asks for an emergent call now; returns the request's id."""
+    body = {
+        "patient_id": patient_id,
+        "question": QUESTION,
+        "urgency": "emergent",
+        "mode": "call_now",
+        "patient_consented": True,
+    }
+    async with http.post(
+        base_url + "/api/v1/curbside/requests", json=body, headers=headers
+    ) as response:
+        if response.status != 201:
+            raise RuntimeError(f"request refused: {await response.text()}")
+        request_id: int = (await response.json())["id"]
+    return request_id
 
 
 class Dashboard:
@@ -209,25 +240,9 @@ async def one_round(
         await pcp_view.probe.connect()
         await winner_view.probe.connect()
         async with aiohttp.ClientSession() as http, asyncio.timeout(TIMEOUT_S):
-            headers = {
-                "Cookie": f"{cookie_name}={clinic.pcp_token}",
-                "X-CSRF-Token": csrf_token_for(clinic.pcp_token),
-                "Origin": base_url,
-            }
-            body = {
-                "patient_id": clinic.patient_id,
-                "question": QUESTION,
-                "urgency": "emergent",
-                "mode": "call_now",
-                "patient_consented": True,
-            }
+            headers = pcp_headers(base_url, cookie_name, clinic)
             submitted = loop.time()
-            async with http.post(
-                base_url + "/api/v1/curbside/requests", json=body, headers=headers
-            ) as response:
-                if response.status != 201:
-                    raise RuntimeError(f"request refused: {await response.text()}")
-                request_id = (await response.json())["id"]
+            request_id = await post_call_now(http, base_url, headers, clinic.patient_id)
             await rings.done.wait()
             ring_s = [d.rang[request_id] - submitted for d in dashboards]
 
@@ -240,14 +255,6 @@ async def one_round(
     finally:
         await winner_view.close()
         await pcp_view.close()
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def progress(text: str) -> None:
-    print(f"  .. {text}", file=sys.stderr, flush=True)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -273,6 +273,18 @@ class Pair:
                 window.rtts.append(rtt)
 
 
+async def joined_pair(a: LiaisonPeer, b: LiaisonPeer, visit_id: int) -> Pair:
+    """Connect both clinicians, put them in the visit's room and check that the server relays
+    between them (a round trip with acks) before any load is measured."""
+    await a.connect()
+    await b.connect()
+    await a.join(visit_id)
+    await b.join(visit_id)
+    pair = Pair(a, b)
+    await pair.round_trip(checked=True)
+    return pair
+
+
 @dataclass(frozen=True)
 class Usage:
     """CPU time one process used over the window (all threads), and the time its event loop

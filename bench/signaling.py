@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace  # noqa: E402
 
 import aiohttp  # noqa: E402
 
-from bench.common import RATE_LIMIT, liaison_argv, liaison_env  # noqa: E402
+from bench.common import RATE_LIMIT, liaison_argv, liaison_env, progress, say  # noqa: E402
 from bench.connect_time import ConnectTimes, connect_times, median_ms  # noqa: E402
 from bench.procs import ServerProcess, free_port, load_average  # noqa: E402
 from bench.relay_load import (  # noqa: E402
@@ -48,6 +48,7 @@ from bench.relay_load import (  # noqa: E402
     Pair,
     Peer,
     bounded,
+    joined_pair,
     measure,
 )
 from bench.seed import Room, seed_rooms  # noqa: E402
@@ -87,13 +88,7 @@ async def load_liaison(
     ready: list[Pair] = []
 
     async def set_up(a: LiaisonPeer, b: LiaisonPeer, room: Room) -> None:
-        await a.connect()
-        await b.connect()
-        await a.join(room.visit_id)
-        await b.join(room.visit_id)
-        pair = Pair(a, b)
-        await pair.round_trip(checked=True)  # acked: the server relays within this room
-        ready.append(pair)
+        ready.append(await joined_pair(a, b, room.visit_id))
 
     peers: list[Peer] = [p for a, b, _ in sides for p in (a, b)]
     try:
@@ -209,14 +204,6 @@ def ratio(liaison: Figures, bare: Figures) -> str:
         f"cpu/msg {div(liaison.cpu_per_msg_us, bare.cpu_per_msg_us):.1f}x, "
         f"p50 {div(liaison.p50_ms, bare.p50_ms):.1f}x, p99 {div(liaison.p99_ms, bare.p99_ms):.1f}x"
     )
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def progress(text: str) -> None:
-    print(f"  .. {text}", file=sys.stderr, flush=True)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -48,12 +48,20 @@ def parse_address(text: str) -> Address | None:
     if not text or len(text) > _MAX_ADDRESS_CHARS or "%" in text:
         return None
     try:
-        address = ipaddress.ip_address(text)
+        return unmapped(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+def unmapped(address: Address) -> Address:
+    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d``: the IPv4 address they are."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d
+        return address.ipv4_mapped
     return address
+
+
+def in_networks(address: Address, networks: Iterable[Network]) -> bool:
+    return any(address in network for network in networks)
 
 
 def forwarded_client(
@@ -62,7 +70,7 @@ def forwarded_client(
     """The client's address, given the peer's, the ``X-Forwarded-For`` header values in the
     order received and the trusted proxies' networks."""
     nearest = parse_address(peer) if peer else None
-    if nearest is None or not _trusted(nearest, trusted):
+    if nearest is None or not in_networks(nearest, trusted):
         return peer
     # Several headers are one list, in order (RFC 9110 5.3).
     entries = [entry for value in forwarded_for for entry in value.split(",")]
@@ -71,13 +79,9 @@ def forwarded_client(
         if address is None:
             break
         nearest = address
-        if not _trusted(address, trusted):
+        if not in_networks(address, trusted):
             break
     return str(nearest)
-
-
-def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
-    return any(address in network for network in trusted)
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:

@@ -47,7 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import Visit
-from server.forwarded import client_address
+from server.forwarded import Network, client_address, in_networks, unmapped
 from server.http import Handler
 from server.settings import ConfigError
 from server.state import SERVICES, SETTINGS
@@ -58,8 +58,6 @@ from signaling import rooms
 from signaling.setup import RTC
 
 log = logging.getLogger("liaison.metrics")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A WebSocket request lasts as long as its socket: the socket metrics describe it instead.
@@ -139,9 +137,7 @@ class Metrics:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped  # a dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d
-        return any(ip in network for network in self.allowed_networks)
+        return in_networks(unmapped(ip), self.allowed_networks)
 
     def observe_http(
         self, request: web.Request, response: web.StreamResponse, seconds: float

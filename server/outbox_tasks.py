@@ -24,7 +24,6 @@ from sqlalchemy.orm import aliased
 
 from server.audit import Action, AuditLog, Event
 from server.audit.events import Actor as AuditActor
-from server.auth.tokens import new_token, token_hash
 from server.clinics.kinds import BookingStatus, OutboxKind
 from server.clinics.reminders import reminder_due, reminder_skip, visit_message
 from server.clock import Clock
@@ -38,19 +37,11 @@ from server.db.models import (
     VisitLink,
 )
 from server.outbox import Outbox
+from server.periodic import every
 from server.settings import Settings
 from server.state import SERVICES
-from server.visits.events import VisitEvents
-from server.visits.links import (
-    LinkKind,
-    RevokedReason,
-    facts_of,
-    join_url,
-    link_expiry,
-    link_state,
-)
-from server.visits.participants import ParticipantKind, link_participant
-from server.visits.service import patient_display_name
+from server.visits.links import LinkKind, facts_of, link_state
+from server.visits.service import ReissuedLink, VisitService
 from server.visits.status import VisitStatus
 
 log = logging.getLogger("liaison.outbox")
@@ -68,9 +59,7 @@ class TickReport:
 @dataclass(frozen=True, slots=True)
 class _Queued:
     message_id: int
-    link_id: int
-    link_name: str
-    revoked: list[int]
+    link: ReissuedLink
 
 
 class OutboxTasks:
@@ -80,27 +69,20 @@ class OutboxTasks:
         settings: Settings,
         clock: Clock,
         outbox: Outbox,
-        visit_events: VisitEvents,
+        visits: VisitService,
         audit: AuditLog,
     ) -> None:
         self._db = db
         self._clock = clock
         self._outbox = outbox
-        self._events = visit_events
+        self._visits = visits
         self._audit = audit
         self._lead = timedelta(minutes=settings.outbox.reminder_lead_minutes)
         self._retry_base = timedelta(seconds=settings.outbox.retry_base_s)
         self._interval_s = settings.outbox.scan_interval_s
-        self._public_url = settings.server.public_url
-        self._link_grace = timedelta(minutes=settings.visits.link_grace_minutes)
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("outbox task failed")
+        await every(self._interval_s, self.tick, log=log, failed="outbox task failed")
 
     async def tick(self) -> TickReport:
         reminders = await self.queue_reminders()
@@ -137,13 +119,7 @@ class OutboxTasks:
             if queued is None:
                 continue
             # The room learns of the new link as it does for a resent invitation.
-            await self._events.revoked(visit_id, [link_participant(i) for i in queued.revoked])
-            await self._events.issued(
-                visit_id,
-                link_participant(queued.link_id),
-                ParticipantKind.PATIENT,
-                queued.link_name,
-            )
+            await self._visits.announce_reissued(queued.link)
             sent.append(await self._outbox.deliver(queued.message_id))
         return sent
 
@@ -207,43 +183,17 @@ class OutboxTasks:
                     extra={"visit_id": visit_id, "booking_id": booking.id, "reason": skip.value},
                 )
                 return None
-            revoked = list(
-                (
-                    await db.execute(
-                        update(VisitLink)
-                        .where(
-                            VisitLink.visit_id == visit_id,
-                            VisitLink.kind == LinkKind.PATIENT.value,
-                            VisitLink.revoked_at.is_(None),
-                        )
-                        .values(revoked_at=now, revoked_reason=RevokedReason.REISSUED.value)
-                        .returning(VisitLink.id)
-                        .execution_options(synchronize_session=False)
-                    )
-                ).scalars()
+            # Issued on behalf of whoever made the booking; the trail says the system did.
+            reissued = await self._visits.reissue_patient_link_in(
+                db, visit, patient, created_by=booking.created_by, now=now
             )
-            token = new_token()
-            fresh = VisitLink(
-                visit_id=visit_id,
-                token_hash=token_hash(token),
-                kind=LinkKind.PATIENT.value,
-                display_name=patient_display_name(patient),
-                expires_at=link_expiry(
-                    visit.scheduled_start, visit.duration_minutes, self._link_grace
-                ),
-                failed_identity_checks=0,
-                # Issued on behalf of whoever made the booking; the trail says the system did.
-                created_by=booking.created_by,
-                created_at=now,
-            )
-            db.add(fresh)
-            await db.flush()
+            fresh = reissued.issued.link
             subject, body = visit_message(
                 OutboxKind.REMINDER,
                 given_name=patient.given_name,
                 clinician=clinician,
                 start=visit.scheduled_start,
-                url=join_url(self._public_url, token),
+                url=reissued.issued.url,
             )
             message = await self._outbox.add(
                 db,
@@ -264,7 +214,7 @@ class OutboxTasks:
                     detail={
                         "kind": "patient",
                         "via": "reminder",
-                        "revoked": [f"link:{i}" for i in revoked],
+                        "revoked": [f"link:{i}" for i in reissued.revoked],
                     },
                 ),
             )
@@ -277,7 +227,7 @@ class OutboxTasks:
                 "link_id": fresh.id,
             },
         )
-        return _Queued(message.id, fresh.id, fresh.display_name, revoked)
+        return _Queued(message.id, reissued)
 
 
 OUTBOX_TASKS = web.AppKey("outbox_tasks", OutboxTasks)
@@ -289,7 +239,7 @@ def attach_outbox_tasks(app: web.Application) -> None:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[SERVICES]
         tasks = OutboxTasks(
-            svc.db, svc.settings, svc.clock, svc.clinics.outbox, svc.visit_events, svc.audit
+            svc.db, svc.settings, svc.clock, svc.clinics.outbox, svc.visits, svc.audit
         )
         app[OUTBOX_TASKS] = tasks
         task = asyncio.create_task(tasks.run(), name="outbox-tasks")

@@ -23,7 +23,6 @@ Time is the app clock of whoever writes or reads: nodes' clocks must agree to we
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
@@ -39,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.clock import Clock
 from server.db.models import ClusterNode, Visit
 from server.db.models import Presence as PresenceRow
+from server.periodic import every
 from server.settings import ClusterSettings
 from server.visits.status import VisitStatus
 
@@ -236,12 +236,7 @@ class Member:
             await self._clean(dead.instance)
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_s)
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("cluster heartbeat failed")
+        await every(self.heartbeat_s, self.tick, log=log, failed="cluster heartbeat failed")
 
     async def tick(self) -> None:
         """One heartbeat: beat (or, if declared dead, start over), retry, sweep."""

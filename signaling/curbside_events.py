@@ -19,7 +19,6 @@ socket is in, for busy) and moves on requests whose ring deadline has passed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from server.clock import Clock
 from server.curbside.notices import CloseCall, Notice, Outbound
 from server.curbside.service import CurbsideService
 from server.errors import Forbidden
+from server.periodic import every
 from signaling import events as ev
 from signaling import rooms
 from signaling.curbside_presence import PresenceStore
@@ -95,12 +95,7 @@ class CurbsideScheduler:
         return await self._service.tick()
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("curbside scheduler failed")
+        await every(self._interval_s, self.tick, log=log, failed="curbside scheduler failed")
 
 
 def _closing(

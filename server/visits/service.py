@@ -83,6 +83,14 @@ class IssuedLink:
 
 
 @dataclass(frozen=True)
+class ReissuedLink:
+    """A fresh patient link, and the ids of the patient links it replaced."""
+
+    issued: IssuedLink
+    revoked: list[int]
+
+
+@dataclass(frozen=True)
 class VisitView:
     visit: Visit
     patient: Patient
@@ -164,7 +172,13 @@ class VisitService:
                 reason=new.reason,
             )
             token, link = await self._issue(
-                db, visit, LinkKind.PATIENT, None, patient_display_name(patient), who, now
+                db,
+                visit,
+                LinkKind.PATIENT,
+                None,
+                patient_display_name(patient),
+                who.user_id,
+                now,
             )
             view = (await self._views(db, [visit], now))[0]
             await self._audit.record_in(
@@ -213,7 +227,7 @@ class VisitService:
         async with self._db.begin() as db:
             visit = await _visit_for(db, who, visit_id, now, lock=True)
             token, link = await self._issue(
-                db, visit, LinkKind.GUEST, guest_role, display_name, who, now
+                db, visit, LinkKind.GUEST, guest_role, display_name, who.user_id, now
             )
             await self._audit.record_in(
                 db,
@@ -242,15 +256,8 @@ class VisitService:
             visit = await _visit_for(db, who, visit_id, now, lock=True)
             patient = await db.get(Patient, visit.patient_id)
             assert patient is not None
-            revoked = await _revoke_where(
-                db,
-                now,
-                RevokedReason.REISSUED,
-                VisitLink.visit_id == visit_id,
-                VisitLink.kind == LinkKind.PATIENT.value,
-            )
-            token, link = await self._issue(
-                db, visit, LinkKind.PATIENT, None, patient_display_name(patient), who, now
+            reissued = await self.reissue_patient_link_in(
+                db, visit, patient, created_by=who.user_id, now=now
             )
             await self._audit.record_in(
                 db,
@@ -258,17 +265,43 @@ class VisitService:
                     Action.VISIT_LINK_CREATE,
                     who,
                     visit,
-                    f"link:{link.id}",
+                    f"link:{reissued.issued.link.id}",
                     kind="patient",
-                    revoked=[f"link:{i}" for i in revoked],
+                    revoked=[f"link:{i}" for i in reissued.revoked],
                 ),
             )
-        log.info("patient link reissued", extra={"visit_id": visit_id, "link_id": link.id})
-        await self._events.revoked(visit_id, [link_participant(i) for i in revoked])
-        await self._events.issued(
-            visit_id, link_participant(link.id), ParticipantKind.PATIENT, link.display_name
+        log.info(
+            "patient link reissued",
+            extra={"visit_id": visit_id, "link_id": reissued.issued.link.id},
         )
-        return self._issued(link, visit, token, now)
+        await self.announce_reissued(reissued)
+        return reissued.issued
+
+    async def reissue_patient_link_in(
+        self, db: AsyncSession, visit: Visit, patient: Patient, *, created_by: int, now: datetime
+    ) -> ReissuedLink:
+        """Revoke the visit's live patient links and issue a fresh one, in the caller's
+        transaction. The caller has decided who may, writes the audit trail and, once committed,
+        calls :meth:`announce_reissued`."""
+        revoked = await _revoke_where(
+            db,
+            now,
+            RevokedReason.REISSUED,
+            VisitLink.visit_id == visit.id,
+            VisitLink.kind == LinkKind.PATIENT.value,
+        )
+        token, link = await self._issue(
+            db, visit, LinkKind.PATIENT, None, patient_display_name(patient), created_by, now
+        )
+        return ReissuedLink(self._issued(link, visit, token, now), revoked)
+
+    async def announce_reissued(self, reissued: ReissuedLink) -> None:
+        """Tell the visit's room that the revoked links' holders are out and who may now join."""
+        link = reissued.issued.link
+        await self._events.revoked(link.visit_id, [link_participant(i) for i in reissued.revoked])
+        await self._events.issued(
+            link.visit_id, link_participant(link.id), ParticipantKind.PATIENT, link.display_name
+        )
 
     async def revoke_link(self, who: Actor, link_id: int) -> LinkView:
         """Withdraw a link; its holder's visit session ends with it. Revoking twice is a no-op."""
@@ -395,7 +428,7 @@ class VisitService:
         kind: LinkKind,
         guest_role: GuestRole | None,
         display_name: str,
-        who: Actor,
+        created_by: int,
         now: datetime,
     ) -> tuple[str, VisitLink]:
         if VisitStatus(visit.status).is_terminal:
@@ -414,7 +447,7 @@ class VisitService:
             display_name=display_name,
             expires_at=expires,
             failed_identity_checks=0,
-            created_by=who.user_id,
+            created_by=created_by,
             created_at=now,
         )
         db.add(link)

@@ -3,15 +3,24 @@ by Playwright (never `playwright install`: it downloads browsers, which this pro
 
 Fixtures:
     web_client_dist   the built client (web_client/dist); fails, saying to run `make web`, if absent
-    live_app          the real app (make_app) serving that client
+    clock             the server's fake clock, starting at the browsers' "now"
+    live_app          the real app (make_app) serving that client; also `app_client`, so that
+                      tests/conftest.py's sign_in and the visit builders act on it
+    clinic            tests/integration/visit_support.py's clinic, set up on the live app
     browser           a fresh headless Chromium per test
     open_page         a new browser context and page; fails the test on any page error or
                       console error except expected HTTP error statuses (401/403/...)
+    shots             where a test's screenshots go: $LIAISON_E2E_SCREENSHOTS when set (to look
+                      at them), else the test's tmp dir
+    design_shots      test-artifacts/screenshots/ at the repo root (git-ignored): the pages'
+                      screenshots that people reviewing the design look at
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +29,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
+from server.clock import FakeClock
+from tests.integration.visit_support import Clinic, set_up_clinic
+
 if TYPE_CHECKING:
-    from tests.conftest import AppFactory
+    from tests.conftest import AppFactory, SignIn
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "web_client" / "dist"
+DESIGN_SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 # The flags that work headless, as root, on loopback (see FIELD_NOTES.md); the fake media
 # devices are for the video-visit tests.
@@ -64,6 +77,36 @@ async def live_app(make_app: AppFactory, web_client_dist: Path) -> LiveApp:
     address, so the Origin header a browser sends with every POST passes the app's check),
     serving the built web client."""
     return await make_app()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # The browsers read "now" (today's visits, due dates) from their own clocks: the server's
+    # fake clock starts there too, and moves only when a test moves it.
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def app_client(live_app: LiveApp) -> LiveApp:
+    return live_app
+
+
+@pytest.fixture
+async def clinic(live_app: LiveApp, clock: FakeClock, sign_in: SignIn) -> Clinic:
+    return await set_up_clinic(live_app, clock, sign_in)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("LIAISON_E2E_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def design_shots() -> Path:
+    DESIGN_SHOTS.mkdir(parents=True, exist_ok=True)
+    return DESIGN_SHOTS
 
 
 @pytest.fixture

@@ -10,18 +10,15 @@ to be looked at by people reviewing the design.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from server.clock import FakeClock
 from server.state import SERVICES
-from tests.conftest import SignIn
-from tests.e2e.conftest import ROOT, LiveApp, OpenPage
+from tests.e2e.conftest import LiveApp, OpenPage
 from tests.e2e.test_video_visit import (
     DESKTOP,
     MEDIA_TIMEOUT_MS,
@@ -30,35 +27,12 @@ from tests.e2e.test_video_visit import (
     patient_reaches_waiting_room,
     sign_in_browser,
 )
-from tests.integration.visit_support import Clinic, create_patient, ok_json, set_up_clinic
+from tests.integration.visit_support import Clinic, create_patient, ok_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 # PHQ-9 answers, item by item: total 14 (moderate), item 9 "Several days".
 PHQ9 = [2, 2, 2, 2, 1, 2, 1, 1, 1]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # The browsers read "now" from their own clocks: the server's fake clock starts at now.
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def app_client(live_app: LiveApp) -> LiveApp:
-    return live_app
-
-
-@pytest.fixture
-def shots() -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    return SHOTS
-
-
-@pytest.fixture
-async def clinic(live_app: LiveApp, clock: FakeClock, sign_in: SignIn) -> AsyncIterator[Clinic]:
-    yield await set_up_clinic(live_app, clock, sign_in)
 
 
 async def book_clinic(clinic: Clinic) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
@@ -112,7 +86,7 @@ async def book_clinic(clinic: Clinic) -> tuple[dict[str, Any], list[dict[str, An
 
 
 async def test_a_waiting_patients_phq9_and_safety_flag_reach_the_board_and_admit_starts_the_visit(
-    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, shots: Path
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, design_shots: Path
 ) -> None:
     session, bookings, link = await book_clinic(clinic)
 
@@ -133,7 +107,7 @@ async def test_a_waiting_patients_phq9_and_safety_flag_reach_the_board_and_admit
     # The patient arrives: the board changes by itself.
     patient = await open_page(viewport=PHONE, has_touch=True, is_mobile=True)
     patient.set_default_timeout(PAGE_TIMEOUT_MS)
-    await patient_reaches_waiting_room(patient, link, shots / "clinic-join")
+    await patient_reaches_waiting_room(patient, link, design_shots / "clinic-join")
     await expect(sam.locator(".badge")).to_have_text("Waiting")
     await expect(sam.get_by_text(re.compile(r"since .*\("))).to_be_visible()
     await expect(sam.get_by_text("No questionnaire yet")).to_be_visible()
@@ -151,7 +125,7 @@ async def test_a_waiting_patients_phq9_and_safety_flag_reach_the_board_and_admit
     await form.get_by_role("button", name="Send my PHQ-9 answers").click()
     await expect(form.get_by_text("(question 9)")).to_be_visible()
     await items.nth(8).get_by_label(answer_text(PHQ9[8]), exact=True).check()
-    await patient.screenshot(path=shots / "clinic-waiting-room-phq9.png", full_page=True)
+    await patient.screenshot(path=design_shots / "clinic-waiting-room-phq9.png", full_page=True)
     await form.get_by_role("button", name="Send my PHQ-9 answers").click()
     await expect(patient.get_by_text("Mood (PHQ-9): sent. Thank you.")).to_be_visible()
     await expect(patient.get_by_text("Thank you for telling us about thoughts")).to_be_visible()
@@ -172,8 +146,8 @@ async def test_a_waiting_patients_phq9_and_safety_flag_reach_the_board_and_admit
     await doctor.get_by_role("button", name="Tell waiting patients").click()
     await expect(doctor.get_by_text("Told 1 waiting person")).to_be_visible()
     await expect(patient.get_by_text("running about 10 minutes late")).to_be_visible()
-    await doctor.screenshot(path=shots / "clinic-board.png", full_page=True)
-    await patient.screenshot(path=shots / "clinic-waiting-room-notice.png", full_page=True)
+    await doctor.screenshot(path=design_shots / "clinic-board.png", full_page=True)
+    await patient.screenshot(path=design_shots / "clinic-waiting-room-notice.png", full_page=True)
 
     # Admit: the psychiatrist lands in the visit and the patient is let into the call.
     await sam.get_by_role("link", name="Admit Sam Lee").click()
@@ -196,7 +170,7 @@ def answer_text(value: int) -> str:
 
 
 async def test_a_care_manager_sees_the_bookings_moves_and_cancels_one(
-    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, shots: Path
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, design_shots: Path
 ) -> None:
     session, _bookings, _link = await book_clinic(clinic)
     page = await open_page(viewport=DESKTOP)
@@ -221,4 +195,4 @@ async def test_a_care_manager_sees_the_bookings_moves_and_cancels_one(
     await bookings.get_by_role("button", name="Move booking").click()
     await expect(bookings.get_by_text("Lena Fischer moved to")).to_be_visible()
     await expect(rows.nth(1)).to_contain_text("Lena Fischer")
-    await page.screenshot(path=shots / "clinic-bookings.png", full_page=True)
+    await page.screenshot(path=design_shots / "clinic-bookings.png", full_page=True)

@@ -15,17 +15,15 @@ the signed recommendation, the admin's page, and the steps between.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
-from server.clock import FakeClock
 from server.db.models import ConsultRequest
 from server.state import SERVICES
 from tests.conftest import SignIn
-from tests.e2e.conftest import ROOT, LiveApp, OpenPage
+from tests.e2e.conftest import LiveApp, OpenPage
 from tests.e2e.test_video_visit import (
     DESKTOP,
     PAGE_TIMEOUT_MS,
@@ -33,29 +31,11 @@ from tests.e2e.test_video_visit import (
     sign_in_browser,
 )
 from tests.integration.curbside_support import QUESTION, Curbside
-from tests.integration.visit_support import Clinic, ok_json, set_up_clinic
+from tests.integration.visit_support import Clinic, ok_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 RECOMMENDATION = "Augment with aripiprazole 2 mg daily; recheck PHQ-9 in 4 weeks."
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # Time stands still unless the test moves it: nothing escalates while the browsers work.
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def app_client(live_app: LiveApp) -> LiveApp:
-    return live_app
-
-
-@pytest.fixture
-def shots() -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    return SHOTS
 
 
 async def give_jordan_a_record(clinic: Clinic) -> None:
@@ -71,9 +51,8 @@ async def give_jordan_a_record(clinic: Clinic) -> None:
 
 
 async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_is_read(
-    live_app: LiveApp, clock: FakeClock, sign_in: SignIn, open_page: OpenPage, shots: Path
+    live_app: LiveApp, clinic: Clinic, sign_in: SignIn, open_page: OpenPage, design_shots: Path
 ) -> None:
-    clinic = await set_up_clinic(live_app, clock, sign_in)
     await give_jordan_a_record(clinic)
     curbside = Curbside(clinic, sign_in)
     await curbside.psychiatrist("dr.ahmed", states=("CA",))
@@ -109,7 +88,7 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     await pcp.get_by_label("Urgent").check()
     await pcp.get_by_label("Call now").check()
     await pcp.get_by_label("The patient agrees to this consult").check()
-    await pcp.screenshot(path=shots / "curbside-1-ask.png", full_page=True)
+    await pcp.screenshot(path=design_shots / "curbside-1-ask.png", full_page=True)
     await pcp.get_by_role("button", name="Send request").click()
     await expect(pcp).to_have_url(re.compile(r"/curbside/requests/\d+$"))
     request_id = int(pcp.url.rsplit("/", 1)[1])
@@ -122,8 +101,10 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     await expect(alert.get_by_text(QUESTION)).to_be_visible()
     accept = alert.get_by_role("button", name="Accept")
     await expect(accept).to_be_focused()
-    await doctor.screenshot(path=shots / "curbside-2-ringing-psychiatrist.png", full_page=True)
-    await pcp.screenshot(path=shots / "curbside-2-ringing-pcp.png", full_page=True)
+    await doctor.screenshot(
+        path=design_shots / "curbside-2-ringing-psychiatrist.png", full_page=True
+    )
+    await pcp.screenshot(path=design_shots / "curbside-2-ringing-pcp.png", full_page=True)
     await expect(
         colleague.get_by_role("region", name="Curbside request from Dr.Chen")
     ).to_be_visible()
@@ -147,7 +128,7 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     await editor.locator('textarea[name="recommendation"]').fill(RECOMMENDATION)
     await editor.locator('textarea[name="follow_up_advice"]').fill("Call back if akathisia.")
     await editor.locator('select[name="face_to_face_advised"]').select_option("no")
-    await doctor.screenshot(path=shots / "curbside-3-call-and-note.png", full_page=True)
+    await doctor.screenshot(path=design_shots / "curbside-3-call-and-note.png", full_page=True)
     await editor.get_by_role("button", name="Sign note").click()
     await expect(editor.get_by_text("Signed", exact=True)).to_be_visible()
     await expect(doctor.get_by_text("completed as soon as the call ends")).to_be_visible()
@@ -162,7 +143,9 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     await expect(pcp.get_by_role("heading", name="Recommendation signed")).to_be_visible()
     recommendation = pcp.get_by_role("region", name="Curbside recommendation")
     await expect(recommendation.get_by_text(RECOMMENDATION)).to_be_visible()
-    await pcp.screenshot(path=shots / "curbside-4-pcp-reads-recommendation.png", full_page=True)
+    await pcp.screenshot(
+        path=design_shots / "curbside-4-pcp-reads-recommendation.png", full_page=True
+    )
     await recommendation.get_by_role("link", name="Open it in the patient's chart").click()
     await expect(pcp).to_have_url(re.compile(rf"/patients/{clinic.patient_id}$"))
     await expect(
@@ -175,9 +158,8 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
 
 
 async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_counted(
-    live_app: LiveApp, clock: FakeClock, sign_in: SignIn, open_page: OpenPage, shots: Path
+    live_app: LiveApp, clinic: Clinic, sign_in: SignIn, open_page: OpenPage, design_shots: Path
 ) -> None:
-    clinic = await set_up_clinic(live_app, clock, sign_in)
     await Curbside(clinic, sign_in).psychiatrist("dr.ahmed")
 
     pcp = await open_page(viewport=DESKTOP)
@@ -215,7 +197,7 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await expect(answer.get_by_text(RECOMMENDATION)).to_be_visible()
     await pcp.get_by_role("button", name="Acknowledge the answer").click()
     await expect(pcp.get_by_role("heading", name="Answer acknowledged")).to_be_visible()
-    await pcp.screenshot(path=shots / "curbside-5-written-acknowledged.png", full_page=True)
+    await pcp.screenshot(path=design_shots / "curbside-5-written-acknowledged.png", full_page=True)
     await pcp.get_by_role("link", name="All my requests").click()
     mine = pcp.get_by_role("region", name="Your requests")
     await expect(mine.locator(".curbside__item")).to_have_count(1)
@@ -235,6 +217,6 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await expect(rule).to_be_checked()
     await rule.uncheck()
     await expect(admin.get_by_text("Set here: off")).to_be_visible()
-    await admin.screenshot(path=shots / "curbside-6-admin.png", full_page=True)
+    await admin.screenshot(path=design_shots / "curbside-6-admin.png", full_page=True)
     policy = await clinic.admin.get("/api/v1/admin/curbside/policy")
     assert (await policy.json())["require_license_match"] is False

@@ -8,19 +8,15 @@ Screenshots go to $LIAISON_E2E_SCREENSHOTS when set (to look at them), else the 
 
 from __future__ import annotations
 
-import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
-from server.clock import FakeClock
-from tests.conftest import SignIn
 from tests.e2e.conftest import LiveApp, OpenPage
 from tests.e2e.test_video_visit import DESKTOP, sign_in_browser
-from tests.integration.visit_support import set_up_clinic
+from tests.integration.visit_support import Clinic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -47,27 +43,9 @@ REQUIRED_BUT_PLAN = {
 }
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def app_client(live_app: LiveApp) -> LiveApp:
-    return live_app
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("LIAISON_E2E_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 async def test_psychiatrist_writes_and_signs_a_consult_note_from_the_chart(
-    live_app: LiveApp, clock: FakeClock, sign_in: SignIn, open_page: OpenPage, shots: Path
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, shots: Path
 ) -> None:
-    clinic = await set_up_clinic(live_app, clock, sign_in)
     page = await open_page(viewport=DESKTOP)
     await sign_in_browser(page, live_app, "dr.rivera")
 

@@ -8,43 +8,24 @@ Screenshots (desktop, full page) go to test-artifacts/screenshots/ at the repo r
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
-from server.clock import FakeClock
-from tests.conftest import SignIn
-from tests.e2e.conftest import ROOT, LiveApp, OpenPage
+from tests.e2e.conftest import LiveApp, OpenPage
 from tests.e2e.test_video_visit import DESKTOP, sign_in_browser
 from tests.integration.test_registry_api import enrol, history, phq
-from tests.integration.visit_support import Clinic, ok_json, set_up_clinic
+from tests.integration.visit_support import Clinic, ok_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 GAD = [2, 2, 2, 1, 1, 1, 1]  # GAD-7 total 10
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def app_client(live_app: LiveApp) -> LiveApp:
-    return live_app
-
-
-@pytest.fixture
-async def clinic(live_app: LiveApp, clock: FakeClock, sign_in: SignIn) -> AsyncIterator[Clinic]:
-    yield await set_up_clinic(live_app, clock, sign_in)
-
-
 async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
-    live_app: LiveApp, clinic: Clinic, open_page: OpenPage
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage, design_shots: Path
 ) -> None:
     lagging = await enrol(clinic, given_name="Ana", family_name="Lag", mrn="R1")
     better = await enrol(clinic, given_name="Ben", family_name="Half", mrn="R2")
@@ -100,7 +81,7 @@ async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
     await expect(quiet_row.locator(".flag")).to_have_text(["Contact overdue"])
     await expect(rows.filter(has_text="Ben Half").locator(".flag")).to_have_count(0)
     await expect(page.get_by_text("Showing 4 of 4 patients.")).to_be_visible()
-    await page.screenshot(path=SHOTS / "registry.png", full_page=True)
+    await page.screenshot(path=design_shots / "registry.png", full_page=True)
 
     # Filter by a flag, by name, and sort by a column.
     await page.get_by_role("button", name="1 not improving").click()
@@ -143,15 +124,9 @@ async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
     await page.get_by_role("button", name="Add follow-up").click()
     task = page.locator(".tasks__item").filter(has_text="increase sertraline")
     await expect(task).to_contain_text("Due")
-    await page.screenshot(path=SHOTS / "registry-patient.png", full_page=True)
+    await page.screenshot(path=design_shots / "registry-patient.png", full_page=True)
     await task.get_by_role("checkbox").check()
     await expect(task).to_contain_text("Done")
     await expect(page.get_by_role("link", name="Open the chart and notes")).to_have_attribute(
         "href", f"/patients/{lagging}"
     )
-
-
-@pytest.fixture(autouse=True)
-def shots_folder() -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    return SHOTS

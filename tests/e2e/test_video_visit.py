@@ -10,11 +10,9 @@ Screenshots go to $LIAISON_E2E_SCREENSHOTS when set (to look at them), else the 
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,9 +24,9 @@ from server.clock import FakeClock
 from server.db.models import Visit
 from server.state import SERVICES
 from signaling.setup import RTC
-from tests.conftest import PASSWORD, SignIn
+from tests.conftest import PASSWORD
 from tests.e2e.conftest import LiveApp, OpenPage
-from tests.integration.visit_support import Clinic, Holders, set_up_clinic
+from tests.integration.visit_support import Clinic, Holders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -60,30 +58,6 @@ async (selector) => {
           height: video.videoHeight};
 }
 """
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # The browser asks for "today" by its own clock: the server's fake clock starts at now.
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def app_client(live_app: LiveApp) -> LiveApp:
-    # tests/conftest.py's sign_in and the visit builders act on this app.
-    return live_app
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("LIAISON_E2E_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-async def clinic(live_app: LiveApp, clock: FakeClock, sign_in: SignIn) -> AsyncIterator[Clinic]:
-    yield await set_up_clinic(live_app, clock, sign_in)
 
 
 async def sign_in_browser(page: Page, app: LiveApp, username: str) -> None:

@@ -16,19 +16,17 @@ from server.clock import FakeClock
 from server.state import SERVICES
 from signaling.probe import ProbeClient
 from tests.conftest import SignIn
+from tests.integration.clinic_support import BASE, set_up_clinic_session
 from tests.integration.visit_support import (
     Client,
     Clinic,
     Holders,
-    create_patient,
     error_code,
     ok_json,
     ready_patient,
-    set_up_clinic,
 )
 
 pytestmark = pytest.mark.timeout(90)
-BASE = "/api/v1/clinics"
 
 
 async def poll(check: Any, attempts: int = 500) -> None:
@@ -68,31 +66,9 @@ class Setup:
 
 @pytest.fixture
 async def setup(app_client: Client, clock: FakeClock, sign_in: SignIn) -> Setup:
-    clinic = await set_up_clinic(app_client, clock, sign_in)
-    patient = await create_patient(
-        clinic.psychiatrist, given_name="Sam", family_name="Lee", email="sam@example.org"
-    )
-    added = await clinic.psychiatrist.post(
-        f"/api/v1/patients/{patient['id']}/care-team",
-        json={"user_id": clinic.care_manager.user_id, "role_on_team": "care_manager"},
-    )
-    await ok_json(added, 201)
-    start = clock.now + timedelta(minutes=10)
-    session = await ok_json(
-        await clinic.care_manager.post(
-            f"{BASE}/sessions",
-            json={
-                "psychiatrist_id": clinic.psychiatrist.user_id,
-                "title": "Tuesday consults",
-                "starts_at": start.isoformat(),
-                "ends_at": (start + timedelta(hours=1)).isoformat(),
-                "slot_minutes": 20,
-            },
-        ),
-        201,
-    )
-    assert len(session["slots"]) == 3
-    return Setup(clinic, session, patient["id"])
+    made = await set_up_clinic_session(app_client, clock, sign_in, timedelta(minutes=10))
+    assert len(made.session["slots"]) == 3
+    return Setup(made.clinic, made.session, made.patient_id)
 
 
 async def test_booking_creates_a_visit_and_an_invitation_with_its_join_link(setup: Setup) -> None:

@@ -29,19 +29,17 @@ from server.outbox_tasks import OUTBOX_TASKS, OutboxTasks, TickReport
 from server.record.patients import NewPatient, TeamRole
 from server.state import SERVICES, Services, open_services
 from tests.conftest import PASSWORD, AppFactory, SignIn, make_settings, migrate, postgres_admin_url
+from tests.integration.clinic_support import BASE, set_up_clinic_session
 from tests.integration.test_audit import fresh_postgres
 from tests.integration.visit_support import (
     Client,
     Clinic,
     Holders,
-    create_patient,
     error_code,
     ok_json,
-    set_up_clinic,
 )
 
 pytestmark = pytest.mark.timeout(120)
-BASE = "/api/v1/clinics"
 LEAD = timedelta(minutes=60)
 RETRY = timedelta(seconds=60)
 # The background loop never fires during a test: the tests tick the task themselves.
@@ -135,30 +133,8 @@ class Setup:
 async def make_setup(
     client: Client, clock: FakeClock, sign_in: SignIn, starts_in: timedelta
 ) -> Setup:
-    clinic = await set_up_clinic(client, clock, sign_in)
-    patient = await create_patient(
-        clinic.psychiatrist, given_name="Sam", family_name="Lee", email="sam@example.org"
-    )
-    added = await clinic.psychiatrist.post(
-        f"/api/v1/patients/{patient['id']}/care-team",
-        json={"user_id": clinic.care_manager.user_id, "role_on_team": "care_manager"},
-    )
-    await ok_json(added, 201)
-    start = clock.now + starts_in
-    session = await ok_json(
-        await clinic.care_manager.post(
-            f"{BASE}/sessions",
-            json={
-                "psychiatrist_id": clinic.psychiatrist.user_id,
-                "title": "Tuesday consults",
-                "starts_at": start.isoformat(),
-                "ends_at": (start + timedelta(hours=1)).isoformat(),
-                "slot_minutes": 20,
-            },
-        ),
-        201,
-    )
-    return Setup(clinic, sign_in, session, patient["id"])
+    made = await set_up_clinic_session(client, clock, sign_in, starts_in)
+    return Setup(made.clinic, sign_in, made.session, made.patient_id)
 
 
 @pytest.fixture
@@ -357,9 +333,7 @@ async def two(
 
 
 def tasks_of(svc: Services) -> OutboxTasks:
-    return OutboxTasks(
-        svc.db, svc.settings, svc.clock, svc.clinics.outbox, svc.visit_events, svc.audit
-    )
+    return OutboxTasks(svc.db, svc.settings, svc.clock, svc.clinics.outbox, svc.visits, svc.audit)
 
 
 async def book_visits(svc: Services, clock: FakeClock, count: int) -> datetime:

@@ -68,19 +68,26 @@ export function field(o) {
   return {
     element,
     input,
-    setError(message) {
-      if (message) {
-        error.textContent = message;
-        error.hidden = false;
-        input.setAttribute("aria-invalid", "true");
-        element.classList.add("field--invalid");
-      } else {
-        error.textContent = "";
-        error.hidden = true;
-        input.removeAttribute("aria-invalid");
-        element.classList.remove("field--invalid");
-      }
-    },
+    setError: fieldError(element, input, error),
+  };
+}
+
+/**
+ * How a field shows its error: the message in its error slot (read with the input, through
+ * aria-describedby), the input marked aria-invalid and the field styled invalid; null clears.
+ *
+ * @param {HTMLElement} element  the field's wrapper
+ * @param {HTMLElement} input
+ * @param {HTMLElement} error    the field's error slot
+ * @returns {(message: string | null) => void}
+ */
+export function fieldError(element, input, error) {
+  return (message) => {
+    error.textContent = message ?? "";
+    error.hidden = !message;
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    element.classList.toggle("field--invalid", Boolean(message));
   };
 }
 

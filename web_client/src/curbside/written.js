@@ -2,7 +2,7 @@
 // the answer as the PCP reads it.
 
 import { h, uid } from "../dom.js";
-import { focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
+import { fieldError, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { formatWhen } from "../notes/editor.js";
 
@@ -78,14 +78,7 @@ function textArea(name, label, hint, required) {
     required,
     element,
     input,
-    /** @param {string | null} message */
-    setError(message) {
-      error.textContent = message ?? "";
-      error.hidden = !message;
-      if (message) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-      element.classList.toggle("field--invalid", Boolean(message));
-    },
+    setError: fieldError(element, input, error),
   };
 }
 

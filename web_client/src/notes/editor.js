@@ -4,6 +4,7 @@
 // their addenda. Used by the chart page and beside the call screen on the visit page.
 
 import { h, replaceChildren, uid } from "../dom.js";
+import { fieldError } from "../forms.js";
 import { messageFor } from "../messages.js";
 
 /**
@@ -412,14 +413,7 @@ function sectionField(section, value) {
   return {
     element,
     input,
-    /** @param {string | null} message */
-    setError(message) {
-      error.textContent = message ?? "";
-      error.hidden = !message;
-      if (message) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-      element.classList.toggle("field--invalid", Boolean(message));
-    },
+    setError: fieldError(element, input, error),
   };
 }
 

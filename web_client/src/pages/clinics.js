@@ -4,7 +4,7 @@
 // visit and an emailed invitation with the join link), move a booking, cancel it, or resend the
 // invitation with a fresh link.
 
-import { patientPicker } from "../clinics/patient-picker.js";
+import { patientPicker } from "../patient-picker.js";
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";

@@ -5,6 +5,7 @@
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
+import { patientPicker } from "../patient-picker.js";
 import { localDay, STATUS_BADGE, timeOfDay, VISIT_STATUS } from "./format.js";
 
 /** @typedef {import('../app.js').PageContext} PageContext */
@@ -14,7 +15,6 @@ import { localDay, STATUS_BADGE, timeOfDay, VISIT_STATUS } from "./format.js";
  */
 
 const DURATIONS = [15, 20, 30, 45, 60];
-const SEARCH_DELAY_MS = 250;
 
 /**
  * @param {PageContext} ctx
@@ -76,10 +76,7 @@ export function todaysVisits(ctx, section) {
  */
 function scheduleForm(ctx, onScheduled) {
   const messages = messageSlot();
-  const search = field({ label: "Patient", name: "patient_query", type: "search", autocomplete: "off", hint: "Type a name or MRN of a patient on your care teams." });
-  const results = h("ul", { class: "choices", "aria-label": "Matching patients" });
-  /** @type {{id: number, name: string} | null} */
-  let chosen = null;
+  const picker = patientPicker(ctx, { hint: "Type a name or MRN of a patient on your care teams." });
   const start = field({ label: "Start", name: "scheduled_start", type: "datetime-local", value: soon() });
   const length = field({
     label: "Length",
@@ -91,46 +88,10 @@ function scheduleForm(ctx, onScheduled) {
   const reason = field({ label: "Reason (optional)", name: "reason", autocomplete: "off" });
   const submit = submitButton("Schedule visit", "Scheduling…");
   const issued = h("div", { class: "issued", hidden: true, tabindex: "-1" });
-  let timer = 0;
-
-  search.input.addEventListener("input", () => {
-    chosen = null;
-    window.clearTimeout(timer);
-    timer = window.setTimeout(find, SEARCH_DELAY_MS);
-  });
-
-  async function find() {
-    const query = search.input.value.trim();
-    if (!query) {
-      replaceChildren(results);
-      return;
-    }
-    try {
-      const { patients } = await ctx.api.get(`/patients?query=${encodeURIComponent(query)}`, { signal: ctx.signal });
-      replaceChildren(
-        results,
-        patients.length
-          ? patients.slice(0, 8).map((/** @type {{id: number, given_name: string, family_name: string, mrn: string, date_of_birth: string}} */ p) => {
-              const id = `patient-${p.id}`;
-              const radio = h("input", { type: "radio", name: "patient_id", id, value: String(p.id), class: "checkbox__input" });
-              radio.addEventListener("change", () => {
-                chosen = { id: p.id, name: `${p.given_name} ${p.family_name}` };
-                search.setError(null);
-              });
-              return h("li", { class: "checkbox" }, radio, h("label", { for: id, class: "checkbox__label", text: `${p.given_name} ${p.family_name} · MRN ${p.mrn} · born ${p.date_of_birth}` }));
-            })
-          : h("li", { class: "muted", text: "No patient on your care teams matches." }),
-      );
-    } catch (error) {
-      if (!ctx.signal.aborted) search.setError(messageFor(error));
-    }
-  }
-
   const form = h(
     "form",
     { class: "form form--compact", novalidate: true },
-    search.element,
-    results,
+    picker.element,
     h("div", { class: "form__row" }, start.element, length.element),
     reason.element,
     h("div", { class: "form__actions" }, submit.button),
@@ -140,10 +101,14 @@ function scheduleForm(ctx, onScheduled) {
     if (submit.busy) return;
     messages.clear();
     const when = new Date(start.input.value);
-    search.setError(chosen ? null : "Search for the patient, then choose them in the list.");
+    const patient = picker.chosen;
     start.setError(Number.isNaN(when.getTime()) ? "Choose the day and time the visit starts." : null);
-    if (!chosen || Number.isNaN(when.getTime())) {
-      (chosen ? start : search).input.focus();
+    if (!patient) {
+      picker.require();
+      return;
+    }
+    if (Number.isNaN(when.getTime())) {
+      start.input.focus();
       return;
     }
     submit.setBusy(true);
@@ -151,7 +116,7 @@ function scheduleForm(ctx, onScheduled) {
       const body = await ctx.api.post(
         "/visits",
         {
-          patient_id: chosen.id,
+          patient_id: patient.id,
           scheduled_start: when.toISOString(),
           duration_minutes: Number(length.input.value),
           clinician_ids: [ctx.session.user?.id],
@@ -174,7 +139,7 @@ function scheduleForm(ctx, onScheduled) {
       });
       replaceChildren(
         issued,
-        h("p", { class: "issued__title", text: `Visit scheduled with ${chosen.name} at ${timeOfDay(body.visit.scheduled_start)}.` }),
+        h("p", { class: "issued__title", text: `Visit scheduled with ${patient.name} at ${timeOfDay(body.visit.scheduled_start)}.` }),
         h("label", { class: "field__label", for: "scheduled-url", text: "The patient's join link" }),
         h("div", { class: "issued__row" }, input, copy),
         copied,
@@ -184,9 +149,8 @@ function scheduleForm(ctx, onScheduled) {
       issued.hidden = false;
       issued.focus();
       form.reset();
+      picker.reset();
       start.input.value = soon();
-      chosen = null;
-      replaceChildren(results);
       await onScheduled();
     } catch (error) {
       if (ctx.signal.aborted) return;

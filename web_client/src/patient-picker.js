@@ -1,17 +1,18 @@
-// Find a patient on your care teams by name or MRN and choose one (GET /patients?query=).
+// Find a patient on your care teams by name or MRN and choose one (GET /patients?query=): the
+// clinic booking form and the visit scheduling form.
 
-import { h, replaceChildren, uid } from "../dom.js";
-import { field } from "../forms.js";
-import { messageFor } from "../messages.js";
+import { h, replaceChildren, uid } from "./dom.js";
+import { field } from "./forms.js";
+import { messageFor } from "./messages.js";
 
 const SEARCH_DELAY_MS = 250;
 
 /**
- * @param {import('../app.js').PageContext} ctx
- * @param {string} [label]
+ * @param {import('./app.js').PageContext} ctx
+ * @param {{label?: string, hint?: string}} [options]
  */
-export function patientPicker(ctx, label = "Patient") {
-  const search = field({ label, name: "patient_query", type: "search", autocomplete: "off", hint: "Type a name or MRN of a patient on your care teams, then choose them." });
+export function patientPicker(ctx, { label = "Patient", hint = "Type a name or MRN of a patient on your care teams, then choose them." } = {}) {
+  const search = field({ label, name: "patient_query", type: "search", autocomplete: "off", hint });
   const results = h("ul", { class: "choices", "aria-label": "Matching patients" });
   const group = uid("pick");
   /** @type {{id: number, name: string} | null} */
@@ -61,6 +62,14 @@ export function patientPicker(ctx, label = "Patient") {
       search.setError("Search for the patient, then choose them in the list.");
       search.input.focus();
       return false;
+    },
+    /** Start again: no query, no matches, nothing chosen. */
+    reset() {
+      window.clearTimeout(timer);
+      search.input.value = "";
+      search.setError(null);
+      chosen = null;
+      replaceChildren(results);
     },
   };
 }
