@@ -300,6 +300,9 @@ export function consultPage(ctx, id) {
     }
   }
 
+  /** @type {HTMLElement | null} */
+  let answerFormElement = null;
+
   /** @param {Consult} c */
   function renderWritten(c) {
     replaceChildren(written);
@@ -307,7 +310,12 @@ export function consultPage(ctx, id) {
       if (c.status === "queued_written") {
         const due = h("p", { class: c.overdue ? "curbside__overdue" : "muted", text: `Answer target: ${formatWhen(c.answer_due_at)} (${dueText(c.answer_due_at)})${c.overdue ? ". Overdue." : ""}` });
         written.append(due);
-        if (me.role === "psychiatrist") written.append(answerForm(ctx, id, update));
+        // One form for the page's life: a status update re-renders this section, and must not
+        // throw away an answer being typed.
+        if (me.role === "psychiatrist") {
+          answerFormElement ??= answerForm(ctx, id, update);
+          written.append(answerFormElement);
+        }
       }
       if (c.answer) {
         written.append(answerView(c.answer));
