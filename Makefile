@@ -12,9 +12,18 @@ WEB_SOURCES := $(shell find web_client/src web_client/index.html web_client/buil
 demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/liaison demo
 
+# The web client's tests, then the suite on SQLite (the embedded default). tools/run-tests also
+# starts a private PostgreSQL and Redis for the tests that need them (several processes, cluster).
 test: system-packages $(STAMP) $(WEB_STAMP)
 	cd web_client && npm test --silent
 	tools/run-tests
+
+# `make test`, then the suite again with every test on a PostgreSQL database of its own
+# (LIAISON_TEST_DATABASE=postgresql, see tests/conftest.py), as CI runs it. tests/unit is not run
+# twice: those tests never touch a database, so a second run would repeat the first exactly. The
+# browser tests do run twice: they drive the real server, and so its queries, end to end.
+test-all: test
+	LIAISON_TEST_DATABASE=postgresql tools/run-tests --ignore=tests/unit
 
 web: $(WEB_STAMP)
 

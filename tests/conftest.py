@@ -1,43 +1,81 @@
-"""Factories shared by every test: settings on a real SQLite file, a migrated database, a real
-app on 127.0.0.1, and personas that sign in."""
+"""Factories shared by every test: settings on a real database (a SQLite file, or with
+LIAISON_TEST_DATABASE=postgresql a PostgreSQL database of the test's own), a migrated database,
+a real app on 127.0.0.1, and personas that sign in."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import shutil
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.app import create_app
 from server.auth.roles import Role
 from server.clock import FakeClock
 from server.db.engine import create_engine
 from server.db.migrate import upgrade
-from server.settings import Settings, load_settings
+from server.settings import DatabaseSettings, Settings, load_settings
 from server.state import SERVICES
 
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
+
+
+# The back end every test runs on: SQLite files by default; `LIAISON_TEST_DATABASE=postgresql`
+# (make test-all's second pass) gives each test a database of its own on the private PostgreSQL
+# server instead (tools/run-tests starts it).
+TEST_DATABASE = os.environ.get("LIAISON_TEST_DATABASE", "sqlite")
+if TEST_DATABASE not in ("sqlite", "postgresql"):
+    raise pytest.UsageError(
+        f"LIAISON_TEST_DATABASE is {TEST_DATABASE!r}: it must be sqlite or postgresql"
+    )
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file of the test's own, for tests that are about SQLite whatever the back end."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings for one test: its own SQLite file, cheap password hashing, console logs."""
+    """Settings for one test: its own (empty) database, cheap password hashing, console logs.
+
+    The database is a SQLite file under ``tmp_path``, or with LIAISON_TEST_DATABASE=postgresql
+    a PostgreSQL database named after ``tmp_path`` (so the same ``tmp_path`` gives the same
+    database within a test), dropped after the test. ``migrate()`` gives it the schema.
+    """
+    return _make_settings(tmp_path, create_database=True, **overrides)
+
+
+def _make_settings(tmp_path: Path, *, create_database: bool, **overrides: Any) -> Settings:
     env = {
-        "LIAISON_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}",
+        "LIAISON_DATABASE__URL": sqlite_url(tmp_path),
         "LIAISON_PATHS__VAR_DIR": str(tmp_path / "var"),
         "LIAISON_PASSWORDS__TIME_COST": "1",
         "LIAISON_PASSWORDS__MEMORY_COST_KIB": "8",
         "LIAISON_PASSWORDS__PARALLELISM": "1",
         "LIAISON_LOGGING__FORMAT": "console",
     }
+    if TEST_DATABASE == "postgresql" and "LIAISON_DATABASE__URL" not in overrides:
+        databases = _postgres_databases()
+        name = databases.name_for(tmp_path)
+        if create_database and name not in databases.created:
+            databases.create(name)
+        env["LIAISON_DATABASE__URL"] = databases.url_for(name)
     env.update({k: str(v) for k, v in overrides.items()})
     return load_settings(environ=env)
 
@@ -46,16 +84,25 @@ _template_db: Path | None = None
 
 
 async def migrate(settings: Settings) -> None:
-    """Give the test's SQLite file the current schema: a copy of one database migrated once
-    per test run (running every migration for every test would dominate the suite's time)."""
+    """Give the test's database the current schema, replacing whatever it held: a copy of one
+    database migrated once per test run (running every migration for every test would dominate
+    the suite's time). A PostgreSQL database other than the tests' own is migrated in place."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "postgresql":
+        databases = _postgres_databases() if TEST_DATABASE == "postgresql" else None
+        if databases is not None and databases.owns(url.database or ""):
+            await databases.create_migrated(url.database or "")
+            return
+        engine = create_engine(settings.database)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        return
     global _template_db
     if _template_db is None:
         template = Path(tempfile.mkdtemp(prefix="liaison-template-")) / "template.db"
-        engine = create_engine(
-            make_settings(template.parent).database.model_copy(
-                update={"url": f"sqlite+aiosqlite:///{template}"}
-            )
-        )
+        engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{template}"))
         try:
             await upgrade(engine)
         finally:
@@ -64,6 +111,163 @@ async def migrate(settings: Settings) -> None:
     target = Path(settings.database.url.split("///", 1)[1])
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_template_db, target)
+
+
+class _PostgresDatabases:
+    """Fresh PostgreSQL databases for tests on the private test server.
+
+    Each migrated database is a copy of one template migrated once per run: CREATE DATABASE ...
+    TEMPLATE copies files, far faster than running the migrations. Every database a test created
+    is dropped after it. Names carry this process's id, so concurrent runs sharing the server
+    never collide, and databases left behind by a killed run are dropped by the next one.
+
+    The admin connection lives on an event loop of its own, in a thread: ``make_settings`` is
+    synchronous and is called both inside and outside the tests' event loops.
+    """
+
+    def __init__(self, admin_url: str) -> None:
+        self._admin = make_url(admin_url)
+        self._prefix = f"lt_{os.getpid()}_"
+        self._template = self._prefix + "template"
+        self._template_ready = False
+        self.created: list[str] = []  # by the running test
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._lock = asyncio.Lock()
+        self._engine = create_async_engine(self._admin, isolation_level="AUTOCOMMIT")
+        self._run(self._drop_left_behind())
+
+    def name_for(self, tmp_path: Path) -> str:
+        return self._prefix + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:24]
+
+    def url_for(self, name: str) -> str:
+        return self._admin.set(database=name).render_as_string(hide_password=False)
+
+    def owns(self, name: str) -> bool:
+        return name.startswith(self._prefix) and name != self._template
+
+    def create(self, name: str) -> None:
+        """An empty database (like a new SQLite file)."""
+        self._run(self._create(name, "template0"))
+        self.created.append(name)
+
+    async def create_migrated(self, name: str) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._create_migrated(name), self._loop)
+        await asyncio.wrap_future(future)
+        if name not in self.created:
+            self.created.append(name)
+
+    def drop_created(self) -> None:
+        names, self.created = self.created, []
+        for name in names:
+            self._run(self._drop(name))
+
+    def close(self) -> None:
+        self.drop_created()
+        self._run(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _admin_sql(self, *statements: str) -> None:
+        async with self._lock, self._engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+
+    async def _drop_left_behind(self) -> None:
+        async with self._engine.connect() as conn:
+            found = await conn.execute(
+                text(r"SELECT datname FROM pg_database WHERE datname LIKE 'lt\_%'")
+            )
+            names = list(found.scalars())
+        for name in names:
+            pid = name.split("_")[1]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                await self._drop(name)
+
+    async def _create(self, name: str, template: str) -> None:
+        await self._admin_sql(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            # FILE_COPY: for a small database, copying its files beats WAL-logging every page.
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY',
+        )
+
+    async def _create_migrated(self, name: str) -> None:
+        if not self._template_ready:
+            await self._create(self._template, "template0")
+            engine = create_engine(DatabaseSettings(url=self.url_for(self._template)))
+            try:
+                await upgrade(engine)
+            finally:
+                await engine.dispose()  # a template must have no connections when copied
+            self._template_ready = True
+        await self._create(name, self._template)
+
+    async def _drop(self, name: str) -> None:
+        await self._admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    async def _close(self) -> None:
+        await self._drop(self._template)
+        await self._engine.dispose()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_postgres: _PostgresDatabases | None = None
+
+
+def _postgres_databases() -> _PostgresDatabases:
+    global _postgres
+    if _postgres is None:
+        url = os.environ.get("LIAISON_TEST_POSTGRES_URL")
+        if not url:
+            pytest.fail(
+                "LIAISON_TEST_DATABASE=postgresql needs the test PostgreSQL server: run "
+                "`LIAISON_TEST_DATABASE=postgresql tools/run-tests ...` (or `make test-all`)"
+            )
+        _postgres = _PostgresDatabases(url)
+    return _postgres
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): about SQLite itself (its file, its WAL); skipped when the suite "
+        "runs on PostgreSQL (LIAISON_TEST_DATABASE=postgresql)",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _postgres is not None:
+        _postgres.close()
+
+
+@pytest.fixture(autouse=True)
+def _test_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Skips SQLite-only tests on PostgreSQL; drops the PostgreSQL databases a test created,
+    after its other fixtures (its apps and their engines) are gone."""
+    if TEST_DATABASE != "postgresql":
+        yield
+        return
+    marker = request.node.get_closest_marker("sqlite_only")
+    if marker is not None:
+        reason = marker.args[0] if marker.args else "about SQLite itself"
+        pytest.skip(f"SQLite only ({reason}): runs in the SQLite pass")
+    yield
+    if _postgres is not None:
+        _postgres.drop_created()
 
 
 async def error_code(response: aiohttp.ClientResponse, status: int) -> str:
@@ -88,6 +292,17 @@ def postgres_admin_url() -> str:
         if os.environ.get("CI") or os.environ.get("LIAISON_TEST_REQUIRE_POSTGRES"):
             pytest.fail("LIAISON_TEST_POSTGRES_URL is not set: run the suite with `make test`")
         pytest.skip("needs PostgreSQL: run `make test`, or set LIAISON_TEST_POSTGRES_URL")
+    return url
+
+
+def redis_url() -> str:
+    """The test Redis server that `make test` starts (tools/test-redis), handled like
+    PostgreSQL: skipped with a hint outside `make test`, required in CI."""
+    url = os.environ.get("LIAISON_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI") or os.environ.get("LIAISON_TEST_REQUIRE_REDIS"):
+            pytest.fail("LIAISON_TEST_REDIS_URL is not set: run the suite with `make test`")
+        pytest.skip("needs Redis: run `make test`, or set LIAISON_TEST_REDIS_URL")
     return url
 
 
@@ -138,7 +353,7 @@ AppFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 @pytest.fixture
 async def make_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[AppFactory]:
-    """Start the real app on 127.0.0.1 over a migrated SQLite file; returns a client."""
+    """Start the real app on 127.0.0.1 over a migrated database; returns a client."""
     clients: list[TestClient[web.Request, web.Application]] = []
 
     async def factory(
@@ -148,7 +363,8 @@ async def make_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[AppFactory
         # sending an Origin header are same-origin, as behind a real deployment's proxy.
         port = free_port()
         overrides.setdefault("LIAISON_SERVER__PUBLIC_URL", f"http://127.0.0.1:{port}")
-        settings = settings or make_settings(tmp_path, **overrides)
+        # migrate() creates the test's database, so make no empty one first.
+        settings = settings or _make_settings(tmp_path, create_database=False, **overrides)
         await migrate(settings)
         app = create_app(settings, clock=clock)
         client: TestClient[web.Request, web.Application] = TestClient(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
@@ -136,6 +137,7 @@ async def test_healthz_and_readyz(app_client: Client) -> None:
     assert (await ready.json())["database"] == "ok"
 
 
+@pytest.mark.sqlite_only("breaks the database file")
 async def test_readyz_reports_an_unreachable_database(app_client: Client, tmp_path: Path) -> None:
     db_file = tmp_path / "liaison.db"
     await app_client.app[SERVICES].engine.dispose()

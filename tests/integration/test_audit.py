@@ -49,7 +49,14 @@ from server.db.models import AuditEvent, Patient, User, Visit, VisitLink
 from server.logs import request_id_var
 from server.settings import DatabaseSettings, Settings
 from server.state import SERVICES
-from tests.conftest import PASSWORD, AppFactory, make_settings, migrate, postgres_admin_url
+from tests.conftest import (
+    PASSWORD,
+    AppFactory,
+    make_settings,
+    migrate,
+    postgres_admin_url,
+    sqlite_url,
+)
 from tests.integration.test_database import PROJECT, run_cli
 
 DOCTOR = Actor.user(1, Role.PSYCHIATRIST)
@@ -385,7 +392,7 @@ async def migrate_url(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        url = make_settings(tmp_path).database.url
+        url = sqlite_url(tmp_path)
         await migrate_url(url)
         yield url
         return

@@ -47,6 +47,7 @@ async def test_the_cookie_is_secure_when_served_over_tls(make_app: AppFactory) -
     assert "Secure" in response.headers["Set-Cookie"]
 
 
+@pytest.mark.sqlite_only("scans the database file")
 async def test_the_session_token_is_stored_only_as_a_hash(app_client: TestClient) -> None:  # type: ignore[type-arg]
     await create_user(app_client, "dr.rivera")
     response = await app_client.post(LOGIN, json={"username": "dr.rivera", "password": PASSWORD})

@@ -22,7 +22,7 @@ from server.db.models import ConsultRequest, Presence, Visit
 from server.record.patients import NewPatient
 from server.state import Services, open_services
 from signaling import curbside as cs
-from tests.conftest import PASSWORD, make_settings, migrate, postgres_admin_url
+from tests.conftest import PASSWORD, make_settings, migrate, postgres_admin_url, sqlite_url
 from tests.integration.test_audit import fresh_postgres
 
 pytestmark = pytest.mark.timeout(120)
@@ -68,7 +68,7 @@ async def two(
     """Two processes' services on one database: a SQLite file, or a PostgreSQL database."""
     async with AsyncExitStack() as stack:
         if request.param == "sqlite":
-            settings = make_settings(tmp_path)
+            settings = make_settings(tmp_path, LIAISON_DATABASE__URL=sqlite_url(tmp_path))
             await migrate(settings)
         else:
             url = await stack.enter_async_context(fresh_postgres(postgres_admin_url()))

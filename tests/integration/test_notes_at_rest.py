@@ -37,6 +37,7 @@ def body(tag: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.sqlite_only("scans the database file")
 async def test_note_text_never_reaches_the_database_or_the_logs(
     rc: RecordClinic, caplog: pytest.LogCaptureFixture
 ) -> None:

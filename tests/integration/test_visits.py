@@ -92,6 +92,7 @@ async def test_the_link_url_is_shown_once_and_never_again(clinic: Clinic) -> Non
         assert token not in text and "/join#" not in text
 
 
+@pytest.mark.sqlite_only("scans the database file")
 async def test_the_join_token_is_stored_only_as_a_hash(clinic: Clinic, holders: Holders) -> None:
     body = await clinic.schedule()
     token = token_of(body["patient_link"]["url"])
