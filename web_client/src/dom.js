@@ -54,6 +54,50 @@ export function replaceChildren(parent, ...children) {
   append(parent, children);
 }
 
+/**
+ * Make these the children of `parent`, in this order, leaving alone the ones already there in
+ * that order. For live pages: a form kept across renders stays in place, so what is being typed
+ * in it keeps its text, caret and focus (taking a focused element out of the page drops focus).
+ *
+ * @param {Node} parent
+ * @param {...(Child | Child[])} children
+ */
+export function keepChildren(parent, ...children) {
+  const wanted = children.flat().filter((c) => c !== null && c !== undefined && c !== false);
+  const nodes = wanted.map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+  const keep = new Set(nodes);
+  for (const child of [...parent.childNodes]) if (!keep.has(child)) parent.removeChild(child);
+  nodes.forEach((node, index) => {
+    if (parent.childNodes[index] !== node) parent.insertBefore(node, parent.childNodes[index] ?? null);
+  });
+}
+
+/**
+ * Run `render`, which rebuilds part of `container` from fresh data; if the focus was on a link
+ * or button in it, put it on the rebuilt one that matches (same keyed item, same target and
+ * words), so a live update doesn't throw a keyboard user back to the top of the page. Items
+ * are keyed with a `data-key` attribute.
+ *
+ * @param {HTMLElement} container
+ * @param {() => void} render
+ */
+export function keepFocus(container, render) {
+  const before = document.activeElement;
+  const key = before instanceof HTMLElement && container.contains(before) ? focusKey(before) : null;
+  render();
+  if (key === null || (before && container.contains(before))) return;
+  const again = [...container.querySelectorAll("a, button, input, select, textarea, [tabindex]")].find(
+    (el) => el instanceof HTMLElement && focusKey(el) === key,
+  );
+  /** @type {HTMLElement | undefined} */ (again)?.focus({ preventScroll: true });
+}
+
+/** @param {HTMLElement} el */
+function focusKey(el) {
+  const item = /** @type {HTMLElement | null} */ (el.closest("[data-key]"));
+  return [item?.dataset.key ?? "", el.tagName, el.getAttribute("href") ?? "", el.textContent ?? ""].join("|");
+}
+
 let nextId = 0;
 /** A document-unique id for label/aria wiring. @param {string} prefix */
 export function uid(prefix) {

@@ -5,7 +5,7 @@
 // and the written answer with its acknowledgement. The server is the truth: each event that
 // changes more than the status is followed by reading the request again.
 
-import { h, replaceChildren } from "../dom.js";
+import { h, keepChildren, keepFocus, replaceChildren } from "../dom.js";
 import { messageSlot } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { formatWhen, loadTemplates, noteEditor, sectionsOf } from "../notes/editor.js";
@@ -131,7 +131,7 @@ export function consultPage(ctx, id) {
   /** @param {Consult} c */
   function renderHead(c) {
     ctx.setTitle(patientName ? `Curbside consult · ${patientName}` : "Curbside consult");
-    replaceChildren(
+    keepFocus(head, () => replaceChildren(
       head,
       h("p", { class: "page__eyebrow", text: "Curbside consult" }),
       h("h1", { text: patientName ? `Curbside consult about ${patientName}` : "Curbside consult" }),
@@ -142,7 +142,7 @@ export function consultPage(ctx, id) {
         h("span", { text: [URGENCY[c.urgency] ?? c.urgency, MODE[c.mode] ?? c.mode, `asked by ${c.pcp.display_name}, ${formatWhen(c.created_at)}`, c.patient_state ? `patient in ${c.patient_state}` : ""].filter(Boolean).join(" · ") }),
       ),
       h("p", { class: "visit__links" }, h("a", { href: "/curbside", text: pcp ? "All my requests" : "On-call dashboard" }), patientName ? h("a", { href: `/patients/${c.patient_id}`, text: "Patient's chart" }) : null),
-    );
+    ));
   }
 
   /** @param {Consult} c */
@@ -165,23 +165,23 @@ export function consultPage(ctx, id) {
     );
   }
 
+  // One button for the page's life: a status update while it rings must not take the focus
+  // off it.
+  const cancel = h("button", { type: "button", class: "button button--secondary", text: "Cancel request" });
+  cancel.addEventListener("click", async () => {
+    if (cancel.getAttribute("aria-disabled") === "true") return;
+    cancel.setAttribute("aria-disabled", "true");
+    try {
+      update(await ctx.api.post(`/curbside/requests/${id}/cancel`, undefined, { signal: ctx.signal }));
+    } catch (error) {
+      if (!ctx.signal.aborted) messages.show("error", messageFor(error));
+      cancel.removeAttribute("aria-disabled");
+    }
+  });
+
   /** @param {Consult} c */
   function renderActions(c) {
-    replaceChildren(actions);
-    if (pcp && CANCELLABLE.has(c.status)) {
-      const cancel = h("button", { type: "button", class: "button button--secondary", text: "Cancel request" });
-      cancel.addEventListener("click", async () => {
-        if (cancel.getAttribute("aria-disabled") === "true") return;
-        cancel.setAttribute("aria-disabled", "true");
-        try {
-          update(await ctx.api.post(`/curbside/requests/${id}/cancel`, undefined, { signal: ctx.signal }));
-        } catch (error) {
-          if (!ctx.signal.aborted) messages.show("error", messageFor(error));
-          cancel.removeAttribute("aria-disabled");
-        }
-      });
-      actions.append(cancel);
-    }
+    keepChildren(actions, pcp && CANCELLABLE.has(c.status) ? cancel : null);
   }
 
   /** @param {Consult} c */
@@ -302,26 +302,29 @@ export function consultPage(ctx, id) {
 
   /** @type {HTMLElement | null} */
   let answerFormElement = null;
+  /** @type {HTMLElement | null} */
+  let acknowledge = null;
+  const due = h("p", {});
 
   /** @param {Consult} c */
   function renderWritten(c) {
-    replaceChildren(written);
+    /** @type {Node[]} */
+    const parts = [];
     if (c.mode === "written" || c.status === "queued_written" || c.answer) {
       if (c.status === "queued_written") {
-        const due = h("p", { class: c.overdue ? "curbside__overdue" : "muted", text: `Answer target: ${formatWhen(c.answer_due_at)} (${dueText(c.answer_due_at)})${c.overdue ? ". Overdue." : ""}` });
-        written.append(due);
-        // One form for the page's life: a status update re-renders this section, and must not
-        // throw away an answer being typed.
-        if (me.role === "psychiatrist") {
-          answerFormElement ??= answerForm(ctx, id, update);
-          written.append(answerFormElement);
-        }
+        due.className = c.overdue ? "curbside__overdue" : "muted";
+        due.textContent = `Answer target: ${formatWhen(c.answer_due_at)} (${dueText(c.answer_due_at)})${c.overdue ? ". Overdue." : ""}`;
+        parts.push(due);
+        // One form for the page's life, left in place: a status update re-renders this
+        // section, and must not throw away an answer being typed, nor its focus.
+        if (me.role === "psychiatrist") parts.push((answerFormElement ??= answerForm(ctx, id, update)));
       }
       if (c.answer) {
-        written.append(answerView(c.answer));
-        if (pcp && c.status === "answered") written.append(acknowledgeButton());
+        parts.push(answerView(c.answer));
+        if (pcp && c.status === "answered") parts.push((acknowledge ??= acknowledgeButton()));
       }
     }
+    keepChildren(written, parts);
   }
 
   function acknowledgeButton() {

@@ -4,7 +4,7 @@
 // else won), starts the call by opening the consult as soon as they accept, and lists the
 // written queue, their own consults, their on-call shifts and the states they are licensed in.
 
-import { h, replaceChildren } from "../dom.js";
+import { h, keepFocus, replaceChildren } from "../dom.js";
 import { messageSlot } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { Chime } from "./chime.js";
@@ -101,7 +101,8 @@ export function dashboardPage(ctx) {
   }
 
   function renderRings() {
-    replaceChildren(alerts, rings.map(ringCard));
+    // One ring changing must not take the focus off another's Accept.
+    keepFocus(alerts, () => replaceChildren(alerts, rings.map(ringCard)));
   }
 
   /** @param {Ring} ring */
@@ -134,7 +135,7 @@ export function dashboardPage(ctx) {
     }
     return h(
       "section",
-      { class: `curbside__alert${live ? " curbside__alert--ringing" : ""}`, "aria-labelledby": headingId },
+      { class: `curbside__alert${live ? " curbside__alert--ringing" : ""}`, "aria-labelledby": headingId, dataset: { key: String(r.id) } },
       live ? h("p", { class: "curbside__ringing-label" }, h("span", { class: "curbside__pulse", "aria-hidden": "true" }), ring.state === "accepting" ? "Accepting…" : "Ringing now") : null,
       h(
         "div",
@@ -295,8 +296,9 @@ function consultLists(ctx) {
   async function reload() {
     try {
       const [q, m] = await Promise.all([ctx.api.get("/curbside/queue", { signal: ctx.signal }), ctx.api.get("/curbside/requests", { signal: ctx.signal })]);
-      replaceChildren(queueBody, consultList(q.requests, "Nothing is waiting for a written answer.", true));
-      replaceChildren(mineBody, consultList(m.requests, "Consults you take or answer will be listed here.", false));
+      // Reloaded every half minute: a keyboard user's focus on a consult stays on it.
+      keepFocus(queueBody, () => replaceChildren(queueBody, consultList(q.requests, "Nothing is waiting for a written answer.", true)));
+      keepFocus(mineBody, () => replaceChildren(mineBody, consultList(m.requests, "Consults you take or answer will be listed here.", false)));
     } catch (error) {
       if (ctx.signal.aborted) return;
       replaceChildren(queueBody, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
@@ -317,7 +319,7 @@ export function consultList(list, empty, queue) {
     list.map((c) =>
       h(
         "li",
-        { class: "curbside__item" },
+        { class: "curbside__item", dataset: { key: String(c.id) } },
         h(
           "p",
           { class: "curbside__item-head" },

@@ -12,7 +12,7 @@ import { admitPath } from "../clinics/admit.js";
 import { CLINIC_BOARD } from "../clinics/events.js";
 import { BOARD_STATUS, severityLabel } from "../clinics/format.js";
 import { ANSWERS, instrumentName, maxTotal } from "../clinics/instruments.js";
-import { h, replaceChildren } from "../dom.js";
+import { h, keepChildren, keepFocus, replaceChildren } from "../dom.js";
 import { messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { RtcSocket } from "../rtc/socket.js";
@@ -72,6 +72,9 @@ class BoardView {
     this.ctx = ctx;
     this.id = id;
     this.head = head;
+    this.eyebrow = h("p", { class: "page__eyebrow" }, h("a", { class: "page__eyebrow-link", href: "/clinics", text: "Clinic sessions" }), " / Board");
+    this.title = /** @type {HTMLElement} */ (head.querySelector("h1"));
+    this.lede = h("p", { class: "page__lede" });
     this.isPsychiatrist = ctx.session.user?.role === "psychiatrist";
     /** @type {Board | null} */
     this.board = null;
@@ -198,12 +201,10 @@ class BoardView {
     if (!board) return;
     const s = board.session;
     this.ctx.setTitle(`${s.title} · clinic board`);
-    replaceChildren(
-      this.head,
-      h("p", { class: "page__eyebrow" }, h("a", { class: "page__eyebrow-link", href: "/clinics", text: "Clinic sessions" }), " / Board"),
-      h("h1", { text: s.title }),
-      h("p", { class: "page__lede", text: `${dayOf(s.starts_at)}, ${timeOfDay(s.starts_at)}–${timeOfDay(s.ends_at)} · ${s.slot_minutes}-minute slots` }),
-    );
+    // The heading stays the same element (the page's focus starts on it); only its words change.
+    this.title.textContent = s.title;
+    this.lede.textContent = `${dayOf(s.starts_at)}, ${timeOfDay(s.starts_at)}–${timeOfDay(s.ends_at)} · ${s.slot_minutes}-minute slots`;
+    keepChildren(this.head, this.eyebrow, this.title, this.lede);
     this.body.hidden = false;
     const rows = board.rows;
     const tally = (/** @type {string} */ status) => rows.filter((r) => r.status === status).length;
@@ -226,7 +227,8 @@ class BoardView {
           )
         : null,
     );
-    replaceChildren(this.list, rows.length ? rows.map((r) => this.row(r)) : h("li", { class: "board__empty card", text: "Nobody is booked into this session yet. Care managers book patients from the clinic sessions page." }));
+    // Every update redraws the rows: a keyboard user's focus on one follows it to the new one.
+    keepFocus(this.list, () => replaceChildren(this.list, rows.length ? rows.map((r) => this.row(r)) : h("li", { class: "board__empty card", text: "Nobody is booked into this session yet. Care managers book patients from the clinic sessions page." })));
   }
 
   /** @param {BoardRow} r */
@@ -235,7 +237,7 @@ class BoardView {
     const flagged = r.safety_flags.length > 0;
     return h(
       "li",
-      { class: `board__row card${flagged ? " board__row--safety" : ""}${r.status === "waiting" ? " board__row--waiting" : ""}`, dataset: { visit: String(r.visit_id) } },
+      { class: `board__row card${flagged ? " board__row--safety" : ""}${r.status === "waiting" ? " board__row--waiting" : ""}`, dataset: { visit: String(r.visit_id), key: String(r.booking_id) } },
       h("div", { class: "board__slot" }, h("time", { datetime: r.slot_start, text: timeOfDay(r.slot_start) })),
       h(
         "div",

@@ -9,6 +9,7 @@
 
 import { Api } from "../api.js";
 import { VISIT_NOTICE } from "../clinics/events.js";
+import { screeningForms } from "../clinics/screening-form.js";
 import { h, replaceChildren } from "../dom.js";
 import { messageFor } from "../messages.js";
 import { Call } from "../rtc/call.js";
@@ -85,6 +86,8 @@ class JoinFlow {
     this.teardown = null;
     /** @type {ReturnType<typeof waitingRoom> | null} */
     this.room = null;
+    /** @type {HTMLElement | null} */
+    this.questionnaires = null;
     this.inCall = false;
     this.shownBefore = false;
     this.summary = h("div", { class: "join__summary" });
@@ -248,14 +251,20 @@ class JoinFlow {
   waitingStep() {
     const status = /** @type {JoinStatus} */ (this.status);
     const media = /** @type {LocalMedia} */ (this.media);
+    // Clinics (issue 6): the patient's optional PHQ-9 / GAD-7, made once for the visit: someone
+    // let in and sent back to the waiting room finds the answers they had chosen (or sent).
+    if (status.you.kind === "patient") {
+      this.questionnaires ??= screeningForms({
+        send: (body) => this.api.post("/clinics/waiting-room/screenings", body, { signal: this.ctx.signal }),
+        announce: this.ctx.announce,
+      }).element;
+    }
     const room = waitingRoom({
       media,
       startsAt: status.visit.starts_at,
       clinicians: status.visit.clinicians,
       onLeave: () => this.call?.leave().catch(() => {}),
-      // Clinics (issue 6): the patient's optional PHQ-9 / GAD-7, and clinicians' notices.
-      sendScreening: status.you.kind === "patient" ? (body) => this.api.post("/clinics/waiting-room/screenings", body, { signal: this.ctx.signal }) : undefined,
-      announce: this.ctx.announce,
+      questionnaires: this.questionnaires ?? undefined,
     });
     this.show("waiting", room.element);
     this.teardown = () => room.destroy();

@@ -2,7 +2,7 @@
 // issuing new ones. A link's URL exists only in the answer that issued it (the server keeps a
 // hash), so it is shown once, here, with a copy button, and never again.
 
-import { h, replaceChildren } from "../dom.js";
+import { h, keepChildren, keepFocus, replaceChildren } from "../dom.js";
 import { field, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { GUEST_ROLES, languageName, LINK_STATES, timeOfDay } from "./format.js";
@@ -130,7 +130,7 @@ export function invitationsPanel({ ctx, visit, reload }) {
     });
     return h(
       "li",
-      { class: "links__item" },
+      { class: "links__item", dataset: { key: String(link.id) } },
       h(
         "div",
         {},
@@ -142,28 +142,26 @@ export function invitationsPanel({ ctx, visit, reload }) {
     );
   }
 
+  // Built once: every lobby update refreshes this panel, and must not close the confirmation
+  // someone has open or take the focus off a button.
+  const invite = h("button", { type: "button", class: "button button--secondary button--small", text: "Invite an interpreter" });
+  invite.addEventListener("click", () => {
+    role.input.value = "interpreter";
+    name.input.value = `${languageName(current.preferred_language)} interpreter`;
+    name.input.focus();
+    /** @type {HTMLInputElement} */ (name.input).select();
+  });
+  const suggestionText = h("p");
+  suggestion.append(suggestionText, invite);
+  const patientLink = newPatientLink();
+
   function render() {
     const open = !CLOSED.has(current.status);
-    replaceChildren(list, current.links.length ? current.links.map(row) : h("li", { class: "muted", text: "No links yet." }));
+    keepFocus(list, () => replaceChildren(list, current.links.length ? current.links.map(row) : h("li", { class: "muted", text: "No links yet." })));
     suggestion.hidden = !(open && current.interpreter_suggested);
-    if (!suggestion.hidden) {
-      const invite = h("button", { type: "button", class: "button button--secondary button--small", text: "Invite an interpreter" });
-      invite.addEventListener("click", () => {
-        role.input.value = "interpreter";
-        name.input.value = `${languageName(current.preferred_language)} interpreter`;
-        name.input.focus();
-        /** @type {HTMLInputElement} */ (name.input).select();
-      });
-      replaceChildren(
-        suggestion,
-        h("p", {
-          text: `${current.patient.given_name} prefers ${languageName(current.preferred_language)}; your clinic works in ${languageName(current.clinic_language)}. Invite an interpreter to the visit?`,
-        }),
-        invite,
-      );
-    }
+    suggestionText.textContent = `${current.patient.given_name} prefers ${languageName(current.preferred_language)}; your clinic works in ${languageName(current.clinic_language)}. Invite an interpreter to the visit?`;
     form.hidden = !open;
-    replaceChildren(actions, open ? newPatientLink() : null);
+    keepChildren(actions, open ? patientLink : null);
   }
 
   function newPatientLink() {
@@ -188,6 +186,7 @@ export function invitationsPanel({ ctx, visit, reload }) {
         yes.setAttribute("aria-disabled", "true");
         try {
           const body = await ctx.api.post(`/visits/${current.id}/patient-link`, undefined, { signal: ctx.signal });
+          confirm.hidden = true;
           showIssued(body.url, `A new link for ${body.link.display_name}`);
           await refresh();
         } catch (error) {

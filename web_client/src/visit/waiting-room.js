@@ -1,9 +1,9 @@
 // The patient's (or guest's) waiting room: a plain-language status, how long they have been
 // waiting, what to do if it takes long, and their own camera, until a clinician lets them in.
-// A patient may also fill in the PHQ-9 and GAD-7 here (clinics/screening-form.js), and a
-// clinician's notice ("running about 10 minutes late", visit:notice) shows at the top.
+// A patient may also fill in the PHQ-9 and GAD-7 here (clinics/screening-form.js, made by the
+// page once for the visit), and a clinician's notice ("running about 10 minutes late",
+// visit:notice) shows at the top.
 
-import { screeningForms } from "../clinics/screening-form.js";
 import { h } from "../dom.js";
 import { play } from "../rtc/media.js";
 import { timeOfDay, waitedFor } from "./format.js";
@@ -19,11 +19,9 @@ const LATE_AFTER_MIN = 15;
  * @param {string} options.startsAt      the visit's scheduled start (ISO)
  * @param {string[]} options.clinicians  their names
  * @param {() => void} options.onLeave
- * @param {(body: {instrument: string, answers: number[]}) => Promise<unknown>} [options.sendScreening]
- *   given for patients: offers the questionnaires
- * @param {(text: string) => void} [options.announce]
+ * @param {HTMLElement} [options.questionnaires]  given for patients (clinics/screening-form.js)
  */
-export function waitingRoom({ media, startsAt, clinicians, onLeave, sendScreening, announce }) {
+export function waitingRoom({ media, startsAt, clinicians, onLeave, questionnaires }) {
   const heading = h("h2", { class: "step__title", tabindex: "-1", text: "You're in the waiting room" });
   const status = h("p", { class: "waiting__status", role: "status" });
   const since = h("p", { class: "waiting__since" });
@@ -95,7 +93,7 @@ export function waitingRoom({ media, startsAt, clinicians, onLeave, sendScreenin
         h("figcaption", { class: "devcheck__caption", text: media.hasCamera ? "How you'll appear" : "Your clinician will hear you but not see you." }),
       ),
     ),
-    sendScreening ? screeningForms({ send: sendScreening, announce }).element : null,
+    questionnaires,
     h("div", { class: "form__actions" }, leave),
   );
 
