@@ -46,8 +46,15 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
-from bench.common import liaison_argv, liaison_env, percentile_ms  # noqa: E402
-from bench.curbside import Clinic, Dashboard, Rings  # noqa: E402
+from bench.common import liaison_argv, liaison_env, percentile_ms, progress, say  # noqa: E402
+from bench.curbside import (  # noqa: E402
+    TIMEOUT_S,
+    Clinic,
+    Dashboard,
+    Rings,
+    pcp_headers,
+    post_call_now,
+)
 from bench.curbside import seed as seed_clinic  # noqa: E402
 from bench.procs import ServerProcess, free_port, load_average  # noqa: E402
 from bench.relay_load import (  # noqa: E402
@@ -57,14 +64,11 @@ from bench.relay_load import (  # noqa: E402
     LoadShape,
     Pair,
     bounded,
+    joined_pair,
     measure,
 )
 from bench.seed import Room, seed_rooms  # noqa: E402
-from server.auth.tokens import csrf_token_for  # noqa: E402
 from server.settings import load_settings  # noqa: E402
-
-TIMEOUT_S = 60.0
-QUESTION = "Benchmark: which SSRI for a patient with QTc 470 ms?"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,12 @@ class Result:
     nodes: int
     relay: Figures
     rings_s: list[float]
+
+    @property
+    def cpu_per_msg_us(self) -> float:
+        """Server CPU per relayed message, all processes: the first process's CPU in the window
+        times the processes (each sends half the messages and delivers the other half)."""
+        return self.relay.cpu_per_msg_us * self.nodes
 
     @property
     def ring_p50_ms(self) -> float:
@@ -147,13 +157,7 @@ async def relay(
     ready: list[Pair] = []
 
     async def set_up(a: LiaisonPeer, b: LiaisonPeer, room: Room) -> None:
-        await a.connect()
-        await b.connect()
-        await a.join(room.visit_id)
-        await b.join(room.visit_id)
-        pair = Pair(a, b)
-        await pair.round_trip(checked=True)
-        ready.append(pair)
+        ready.append(await joined_pair(a, b, room.visit_id))
 
     peers = [p for a, b, _ in sides for p in (a, b)]
     try:
@@ -192,18 +196,7 @@ async def rings(
     ]
     loop = asyncio.get_running_loop()
     base = nodes[0].base_url
-    headers = {
-        "Cookie": f"{cookie_name}={clinic.pcp_token}",
-        "X-CSRF-Token": csrf_token_for(clinic.pcp_token),
-        "Origin": base,
-    }
-    body = {
-        "patient_id": clinic.patient_id,
-        "question": QUESTION,
-        "urgency": "emergent",
-        "mode": "call_now",
-        "patient_consented": True,
-    }
+    headers = pcp_headers(base, cookie_name, clinic)
     times: list[float] = []
     try:
         failed = await bounded(50, [d.connect for d in dashboards])
@@ -218,12 +211,7 @@ async def rings(
                     dashboard.everyone = everyone
                 async with asyncio.timeout(TIMEOUT_S):
                     submitted = loop.time()
-                    async with http.post(
-                        base + "/api/v1/curbside/requests", json=body, headers=headers
-                    ) as response:
-                        if response.status != 201:
-                            raise RuntimeError(f"request refused: {await response.text()}")
-                        request_id = (await response.json())["id"]
+                    request_id = await post_call_now(http, base, headers, clinic.patient_id)
                     await everyone.done.wait()
                 times += [d.rang[request_id] - submitted for d in dashboards]
                 cancel = f"{base}/api/v1/curbside/requests/{request_id}/cancel"
@@ -236,14 +224,6 @@ async def rings(
 
 
 # --- running -----------------------------------------------------------------------------------
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def progress(text: str) -> None:
-    print(f"  .. {text}", file=sys.stderr, flush=True)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -315,14 +295,14 @@ async def run(args: argparse.Namespace) -> int:
     say("")
     say(
         f"{'processes':>9} {'pairs':>7} {'msgs/s':>8} {'relay p50 ms':>12} {'relay p99 ms':>12} "
-        f"{'rings':>5} {'ring p50 ms':>11} {'ring p99 ms':>11} {'stalled':>7}"
+        f"{'cpu/msg µs':>10} {'rings':>5} {'ring p50 ms':>11} {'ring p99 ms':>11} {'stalled':>7}"
     )
     for r in results:
         f = r.relay
         line = (
             f"{r.nodes:>9} {f'{f.pairs}/{f.rooms}':>7} {f.msgs_per_s:>8.0f} {f.p50_ms:>12.2f} "
-            f"{f.p99_ms:>12.2f} {len(r.rings_s):>5} {r.ring_p50_ms:>11.1f} "
-            f"{r.ring_p99_ms:>11.1f} {f.stalled:>7}"
+            f"{f.p99_ms:>12.2f} {r.cpu_per_msg_us:>10.0f} {len(r.rings_s):>5} "
+            f"{r.ring_p50_ms:>11.1f} {r.ring_p99_ms:>11.1f} {f.stalled:>7}"
         )
         say(f"{line}  {f.note}" if f.note else line)
     if len(results) == 2:
@@ -334,7 +314,8 @@ async def run(args: argparse.Namespace) -> int:
         say(
             f"ratio two/one: msgs/s {div(two.relay.msgs_per_s, one.relay.msgs_per_s):.2f}, "
             f"relay p50 {div(two.relay.p50_ms, one.relay.p50_ms):.2f}x, "
-            f"p99 {div(two.relay.p99_ms, one.relay.p99_ms):.2f}x; "
+            f"p99 {div(two.relay.p99_ms, one.relay.p99_ms):.2f}x, "
+            f"cpu/msg {div(two.cpu_per_msg_us, one.cpu_per_msg_us):.2f}x; "
             f"ring p50 {div(two.ring_p50_ms, one.ring_p50_ms):.2f}x, "
             f"p99 {div(two.ring_p99_ms, one.ring_p99_ms):.2f}x"
         )

@@ -396,7 +396,10 @@ async def relay_signal(
         payload["description"] = msg.description.model_dump()
     if msg.candidate is not None:
         payload["candidate"] = msg.candidate.model_dump()
-    await ns.emit(ev.RTC_SIGNAL, payload, to=msg.to)
+    # A connection of this process gets it from here whether or not it is also published (a
+    # sid lives on one process), so in a cluster it skips Redis and every node's decoding.
+    local = ns.server.manager.is_connected(msg.to, NAMESPACE)
+    await ns.emit(ev.RTC_SIGNAL, payload, to=msg.to, ignore_queue=local)
     return ev.ok()
 
 

@@ -15,20 +15,27 @@ processes (a Redis URL configured) do not cache: every relay reads the room from
 because a cache invalidated by a published (visit_id, version) would be stale for the time the
 message takes, and indefinitely if one is lost while Redis reconnects; during that window a
 participant sent back to the waiting room (or removed) on another node could still signal
-into the call. Correctness first, at a measured price (SQLite, 2 cores, 10 rooms): the room
-read is ~0.5 ms of CPU per relayed message against ~1 µs from the cache (bench/room_lookup.py),
-and bench/signaling.py relayed 3,838 msgs/s at 132 µs CPU each in one process, 601 msgs/s at
-1,324 µs each with Redis and no cache (the Redis hop included). Signals flow mostly while a
-call is set up (a few dozen per peer), so this bounds call set-ups per second, not calls.
+into the call.
+
+Those reads are batched: one query at a time per process reads every room asked for while the
+previous query ran (``SELECT id, room_state FROM visits WHERE id IN (...)``). A read answers
+only requests queued before it began, so each answer is the database's committed state at or
+after the moment it was asked for, as if each had run its own query; under load one query
+serves many relays instead of each taking a pooled connection (and, past the pool's five,
+opening and closing a SQLite connection and its thread). A stored state equal to the one last
+parsed is not parsed again. bench/README.md ("cluster") has the measured cost before and after.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import Clock
@@ -47,6 +54,8 @@ log = logging.getLogger("liaison.rooms")
 MAX_ATTEMPTS = 25
 # Rooms remembered per process for relaying signals (a few hundred bytes each).
 MAX_CACHED_ROOMS = 10_000
+# Rooms read by one query at most (bound parameters of its IN list).
+MAX_READ_BATCH = 500
 TERMINAL_BY_HTTP = {rooms.VisitStatus.CANCELLED.value, rooms.VisitStatus.NO_SHOW.value}
 
 RosterSource = Callable[[int], Awaitable[Roster]]
@@ -73,17 +82,69 @@ class RoomStore:
         # only while this process is the only writer of rooms: signaling/setup.py turns it off
         # in a cluster (see the module's docstring).
         self._cache: dict[int, rooms.RoomState] | None = {} if cache_rooms else None
+        # Reads waiting for the next batch query, and the lock that lets one run at a time.
+        self._queued: list[_Read] = []
+        self._reading = asyncio.Lock()
+        # The stored JSON last parsed for each room and what it parsed to: a memo of a pure
+        # function, so it answers exactly what parsing again would.
+        self._parsed: dict[int, tuple[str, rooms.RoomState]] = {}
 
     async def load(self, visit_id: int) -> rooms.RoomState:
         """The room as it stands, for read-only questions (may a signal be relayed?)."""
         if self._cache is not None and (cached := self._cache.get(visit_id)) is not None:
             return cached
-        async with self._db() as db:
-            row = await self._row(db, visit_id)
-        state = rooms.RoomState.from_dict(json.loads(row.room_state)) if row.room_state else None
-        if state is None:
+        stored = await self._read(visit_id)
+        if stored is None:
             return await self._create(visit_id)
+        state = self._parse(visit_id, stored)
         self._remember(state)
+        return state
+
+    async def _read(self, visit_id: int) -> str | None:
+        """The room's stored JSON as committed when this was called or later."""
+        read = _Read(visit_id)
+        self._queued.append(read)
+        async with self._reading:
+            while not read.done:
+                await self._read_queued()
+        if read.error is not None:
+            raise read.error
+        return read.stored
+
+    async def _read_queued(self) -> None:
+        # Called with self._reading held: every read in the batch was queued before its query.
+        batch = self._queued[:MAX_READ_BATCH]
+        del self._queued[:MAX_READ_BATCH]
+        try:
+            async with self._db() as db:
+                rows = await db.execute(
+                    select(Visit.id, Visit.room_state).where(
+                        Visit.id.in_({r.visit_id for r in batch})
+                    )
+                )
+                found: dict[int, str | None] = {visit_id: stored for visit_id, stored in rows}
+        except asyncio.CancelledError:
+            self._queued[:0] = batch  # the next holder of the lock reads them
+            raise
+        except Exception as exc:
+            for read in batch:
+                read.fail(exc)
+            return
+        for read in batch:
+            if read.visit_id in found:
+                read.stored, read.done = found[read.visit_id], True
+            else:
+                read.fail(NotFound("No such visit.", code="visit_not_found"))
+
+    def _parse(self, visit_id: int, stored: str) -> rooms.RoomState:
+        known = self._parsed.get(visit_id)
+        if known is not None and known[0] == stored:
+            return known[1]
+        state = rooms.RoomState.from_dict(json.loads(stored))
+        self._parsed.pop(visit_id, None)  # re-insert: the dict's order is recency
+        self._parsed[visit_id] = (stored, state)
+        if len(self._parsed) > MAX_CACHED_ROOMS:
+            del self._parsed[next(iter(self._parsed))]
         return state
 
     def _remember(self, state: rooms.RoomState) -> None:
@@ -155,6 +216,19 @@ class RoomStore:
                 return False
             await record_room_outcome(db, visit_id, _outcome(state))
         return True
+
+
+@dataclass(eq=False)
+class _Read:
+    """One caller's room read, answered by the batch query that takes it."""
+
+    visit_id: int
+    stored: str | None = None
+    error: Exception | None = None
+    done: bool = False
+
+    def fail(self, error: Exception) -> None:
+        self.error, self.done = error, True
 
 
 def authorise_join(identity: Identity, visit_id: int, roster: Roster) -> None:
