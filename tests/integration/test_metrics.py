@@ -4,6 +4,7 @@ own parser; and who may scrape at all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -194,6 +195,10 @@ async def test_sockets_rooms_waiting_patients_and_relayed_signals_are_counted(
     # HTTP latencies: the socket metrics describe them.
     handshake = await clinic.client.get("/socket.io/?EIO=4&transport=polling")
     assert handshake.status == 200
+    # Close that engine.io session (a "1" close packet), or the app's shutdown waits for it.
+    sid = json.loads((await handshake.text())[1:])["sid"]
+    closed = await clinic.client.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="1")
+    assert closed.status == 200
     routes = (await scrape(clinic.client)).label_values(
         "liaison_http_request_duration_seconds_count", "route"
     )
