@@ -228,7 +228,8 @@ async def _add_user(
     settings: Settings, username: str, name: str | None, role: Role, password: str
 ) -> str:
     async with open_services(settings) as svc:
-        user = await svc.users.create(username, name or username, role, password)
+        # No one is signed in at the command line: the trail says the system made it.
+        user = await svc.users.create(username, name or username, role, password, by=Actor.system())
     return f"{user.username} ({user.role}, id {user.id})"
 
 

@@ -125,7 +125,7 @@ async def open_services(
         await audit.start()
         passwords = Passwords(settings.passwords)
         sessions = SessionService(db, settings.sessions, clock)
-        users = UserService(db, passwords, sessions, settings.security, clock)
+        users = UserService(db, passwords, sessions, settings.security, clock, audit)
         throttle = LoginThrottle(db, settings.security, clock)
         auth = AuthService(
             db, passwords, sessions, users, throttle, settings.security, clock, audit

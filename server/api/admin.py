@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server.api.routing import Api
+from server.audit import Actor
 from server.auth.roles import Role
 from server.db.models import User
 from server.errors import Conflict, NotFound
@@ -93,7 +94,7 @@ async def list_users(request: web.Request) -> UserListOut:
 )
 async def create_user(request: web.Request, body: CreateUserRequest) -> AdminUserOut:
     user = await services(request).users.create(
-        body.username, body.display_name, body.role, body.password
+        body.username, body.display_name, body.role, body.password, by=Actor.of(principal(request))
     )
     return user_out(user)
 
@@ -111,7 +112,8 @@ async def disable_user(request: web.Request) -> AdminUserOut:
     user_id = _user_id(request)
     if user_id == principal(request).user_id:
         raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
-    return user_out(await services(request).users.set_disabled(user_id, True))
+    by = Actor.of(principal(request))
+    return user_out(await services(request).users.set_disabled(user_id, True, by=by))
 
 
 @api.route(
@@ -124,7 +126,8 @@ async def disable_user(request: web.Request) -> AdminUserOut:
     errors=(404,),
 )
 async def enable_user(request: web.Request) -> AdminUserOut:
-    return user_out(await services(request).users.set_disabled(_user_id(request), False))
+    by = Actor.of(principal(request))
+    return user_out(await services(request).users.set_disabled(_user_id(request), False, by=by))
 
 
 @api.route(
@@ -136,7 +139,7 @@ async def enable_user(request: web.Request) -> AdminUserOut:
     errors=(404,),
 )
 async def reset_totp(request: web.Request) -> None:
-    await services(request).auth.reset_totp(_user_id(request))
+    await services(request).auth.reset_totp(_user_id(request), by=Actor.of(principal(request)))
 
 
 @api.route(
@@ -181,7 +184,7 @@ async def set_role_policy(request: web.Request, body: RolePolicyRequest) -> Role
             "The server's configuration requires a second factor for this role.",
             code="required_by_configuration",
         )
-    await svc.users.set_role_policy(role, body.totp_required)
+    await svc.users.set_role_policy(role, body.totp_required, by=Actor.of(principal(request)))
     return RolePolicyOut(
         role=role,
         totp_required=(await svc.users.role_policies())[role],

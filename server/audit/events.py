@@ -41,6 +41,8 @@ class Action(StrEnum):
     TOTP_RESET = "totp.reset"
     USER_CREATE = "user.create"
     USER_DISABLE = "user.disable"
+    USER_ENABLE = "user.enable"
+    ROLE_POLICY_CHANGE = "role_policy.change"
     RECORD_READ = "record.read"
     RECORD_WRITE = "record.write"
     CARE_TEAM_CHANGE = "care_team.change"

@@ -186,18 +186,32 @@ class AuthService:
             session = await db.get(LoginSession, principal.session_id)
             assert session is not None
             session.enrolment_pending = False
+            await self._audit.record_in(
+                db, Event(Action.TOTP_ENROL, Actor.of(principal), target=f"user:{user.id}")
+            )
         log.info("totp enrolled", extra={"user_id": principal.user_id})
 
-    async def reset_totp(self, user_id: int) -> None:
+    async def reset_totp(self, user_id: int, *, by: Actor) -> None:
         """An admin clears a lost second factor; the user enrols again at next sign-in."""
         async with self._db.begin() as db:
             user = await db.get(User, user_id)
             if user is None:
                 raise NotFound("no such user", code="user_not_found")
+            enrolled = user.totp_enabled_at is not None
             user.totp_secret = None
             user.totp_enabled_at = None
             user.totp_last_step = None
             await self._sessions.revoke_all(db, user_id, reason="totp_reset")
+            # Even with nothing enrolled the reset ended the user's sessions: it is recorded.
+            await self._audit.record_in(
+                db,
+                Event(
+                    Action.TOTP_RESET,
+                    by,
+                    target=f"user:{user_id}",
+                    detail={"role": user.role, "was_enrolled": enrolled},
+                ),
+            )
 
 
 def _login_failed(user: User | None, address: str, reason: LoginFailure, **detail: str) -> Event:

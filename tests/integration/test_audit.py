@@ -682,6 +682,9 @@ async def test_sign_in_and_out_are_audited_without_secrets(make_app: AppFactory)
     summary = [(e.action, e.actor, e.actor_role, e.outcome, e.detail) for e in chain]
     me, other = f"user:{rivera.id}", f"user:{gone.id}"
     assert summary == [
+        ("user.create", "system", "system", "ok", '{"role":"psychiatrist"}'),
+        ("user.create", "system", "system", "ok", '{"role":"pcp"}'),
+        ("user.disable", "system", "system", "ok", '{"role":"pcp"}'),
         ("login", me, "psychiatrist", "ok", "{}"),
         ("logout", me, "psychiatrist", "ok", "{}"),
         ("login_failed", me, "psychiatrist", "denied", '{"reason":"credentials"}'),
@@ -690,9 +693,11 @@ async def test_sign_in_and_out_are_audited_without_secrets(make_app: AppFactory)
         ("login_failed", "anonymous", "anonymous", "denied", '{"reason":"credentials"}'),
         ("login_failed", other, "pcp", "denied", '{"reason":"disabled"}'),
     ]
-    assert chain[0].target == chain[1].target and (chain[0].target or "").startswith("session:")
-    assert chain[0].client_address == "127.0.0.1"
-    assert all(e.request_id for e in chain)  # ties each event to its access-log line
+    signed_in = chain[3:]
+    assert signed_in[0].target == signed_in[1].target
+    assert (signed_in[0].target or "").startswith("session:")
+    assert signed_in[0].client_address == "127.0.0.1"
+    assert all(e.request_id for e in signed_in)  # ties each event to its access-log line
     everything = repr([vars(e) for e in chain])
     for secret in (PASSWORD, wrong_password, token, "dr.rivera", "dr.nobody", "dr.gone"):
         assert secret not in everything
@@ -718,7 +723,13 @@ async def test_a_missing_or_wrong_second_factor_is_audited(make_app: AppFactory)
     )
     assert (await wrong.json())["error"]["code"] == "invalid_totp"
     async with svc.db() as db:
-        details = list(await db.scalars(select(AuditEvent.detail).order_by(AuditEvent.seq)))
+        details = list(
+            await db.scalars(
+                select(AuditEvent.detail)
+                .where(AuditEvent.action == Action.LOGIN_FAILED)
+                .order_by(AuditEvent.seq)
+            )
+        )
     assert details == ['{"reason":"totp","totp":"missing"}', '{"reason":"totp","totp":"wrong"}']
 
 
