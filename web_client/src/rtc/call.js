@@ -51,7 +51,8 @@ import { RtcSocket, SignalError } from "./socket.js";
  * @property {LobbyEntry[]} lobby
  * @property {ChatLine} chat
  * @property {boolean} online
- * @property {{kind: "info" | "warning", text: string}} notice
+ * @property {{kind: "info" | "warning", text: string, whileOffline?: boolean}} notice
+ *   whileOffline: true only while the socket is away; withdrawn once it is back
  */
 
 // A peer that dropped is dropped here too if it has not come back within the server's grace.
@@ -104,7 +105,7 @@ export class Call {
       onRefused: (error) => this.refused(error),
       // Media flows between the peers, not through the server: the call carries on while the
       // socket moves, and the rejoin keeps the links (an admitted patient stays admitted).
-      onDraining: () => this.emit("notice", { kind: "info", text: "Reconnecting to another Liaison server; your call carries on." }),
+      onDraining: () => this.emit("notice", { kind: "info", text: "Reconnecting to another Liaison server; your call carries on.", whileOffline: true }),
     });
     this.listen();
   }
@@ -257,10 +258,16 @@ export class Call {
     this.you = data.you;
     this.iceServers = data.ice_servers.map((s) => ({ ...s }));
     const listed = new Map(data.peers.map((p) => [p.participant_id, p]));
-    // Links kept through our own reconnect, to peers still here, stay; the rest go.
+    // Links kept through our own reconnect, to peers still here, stay. A peer not listed may
+    // be reconnecting too (a server draining its sockets moves everyone at once): while media
+    // still flows, its link is kept for its return (peer:joined), as after peer:left
+    // "disconnected". The rest go.
     for (const remote of [...this.remotes.values()]) {
       const peer = remote.participantId ? listed.get(remote.participantId) : undefined;
-      if (!peer || !remote.link || remote.link.closed) this.dropRemote(remote);
+      if (peer && remote.link && !remote.link.closed) continue;
+      if (remote.connection === "reconnecting" && !peer) continue; // already awaited, on its own timer
+      if (remote.participantId && remote.link?.pc.connectionState === "connected") this.awaitReturn(remote);
+      else this.dropRemote(remote);
     }
     this.state = "in_call";
     this.emit("state", { state: "in_call" });
@@ -284,6 +291,8 @@ export class Call {
     if (known) {
       // Back after a drop (same page: it keeps its connection), or an early offerer named now.
       this.rekey(known, peer);
+      // A signal of ours lost while it was away: our restart brings the link up to date.
+      if (known.link?.needsRestart) known.link.restartIce();
     } else {
       this.addRemote(peer); // it offers to us; the link is made when the offer comes
     }
@@ -294,19 +303,21 @@ export class Call {
   peerLeft(data) {
     const remote = this.remotes.get(data.conn_id);
     if (!remote) return;
-    if (data.reason === "disconnected" && remote.link) {
-      remote.connection = "reconnecting";
-      window.clearTimeout(remote.dropTimer);
-      remote.dropTimer = window.setTimeout(() => {
-        if (remote.connection === "reconnecting") {
-          this.dropRemote(remote);
-          this.emitRemotes();
-        }
-      }, PEER_RETURN_GRACE_MS);
-    } else {
-      this.dropRemote(remote);
-    }
+    if (data.reason === "disconnected" && remote.link) this.awaitReturn(remote);
+    else this.dropRemote(remote);
     this.emitRemotes();
+  }
+
+  /** Keep a dropped peer's link for its return, within the server's grace. @param {Remote} remote */
+  awaitReturn(remote) {
+    remote.connection = "reconnecting";
+    window.clearTimeout(remote.dropTimer);
+    remote.dropTimer = window.setTimeout(() => {
+      if (remote.connection === "reconnecting") {
+        this.dropRemote(remote);
+        this.emitRemotes();
+      }
+    }, PEER_RETURN_GRACE_MS);
   }
 
   /** @param {import('./events.js').SignalIn} data */

@@ -372,11 +372,20 @@ export function callScreen({ call, media, role, onLeave, hangUp }) {
   // --- wiring ------------------------------------------------------------------------------
 
   for (const line of call.chatLines) addChat(line);
+  /** @type {ChildNode | null} a notice true only until the connection is back */
+  let offlineNotice = null;
   cleanups.push(
     call.on("remotes", renderRemotes),
     call.on("chat", addChat),
-    call.on("online", renderStatus),
-    call.on("notice", (n) => notices.show(n.kind, n.text)),
+    call.on("online", (online) => {
+      if (online && offlineNotice?.parentNode === notices.element) notices.clear();
+      if (online) offlineNotice = null;
+      renderStatus();
+    }),
+    call.on("notice", (n) => {
+      notices.show(n.kind, n.text);
+      offlineNotice = n.whileOffline ? notices.element.firstChild : null;
+    }),
   );
   renderSelf();
   renderRemotes([...call.remotes.values()]);
