@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -11,10 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from consult_notes.rotation import RotationReport, rewrap_all
+from consult_notes.rotation import BatchHook, RotationReport, rewrap_all
 from consult_notes.store import NoteStore
 from server.app import create_app
-from server.audit import Action, Actor, Event
+from server.audit import Action, Actor, AuditUnavailable, Event, Outcome
 from server.auth.roles import Role
 from server.db.engine import create_engine
 from server.db.migrate import (
@@ -286,8 +287,14 @@ async def rotate_keys(
     batch_size: int = 100,
     max_batches: int | None = None,
     settle_s: float = 0.0,
+    on_batch: BatchHook | None = None,
 ) -> RotationReport:
-    """``liaison keys rotate``: add a key (saved before use) unless resuming, then re-wrap."""
+    """``liaison keys rotate``: add a key (saved before use) unless resuming, then re-wrap.
+
+    The trail gets ``keys.add`` as soon as the new key is saved (servers seal new notes under
+    it from their next reload, whether or not the re-wrapping finishes), then ``keys.rotate``
+    for each run of re-wrapping: what it re-wrapped and what is left, or, if it failed part
+    way, outcome ``error`` and how far it got."""
     async with open_services(settings) as svc:
         keys = svc.notes_keys
         ring = await keys.reload()
@@ -297,34 +304,68 @@ async def rotate_keys(
                     "The key ring comes from LIAISON_NOTES__KEYRING: publish a ring with a new "
                     "current key to every server, then run `liaison keys rotate --resume`."
                 )
+            previous = ring.current_id
             ring = ring.with_new_key()
             await asyncio.to_thread(ring.save, keys.path)
+            await svc.audit.record(
+                Event(
+                    Action.KEYS_ADD,
+                    Actor.system(),
+                    target=f"kek:{ring.current_id}",
+                    detail={"previous": previous},
+                )
+            )
             await keys.reload()
         store = NoteStore(keys)
-        report = await rewrap_all(
-            svc.db, store, ring, batch_size=batch_size, max_batches=max_batches
-        )
-        if settle_s > 0 and not report.interrupted:
-            # Servers that had not reloaded the ring yet may have sealed notes under the old
-            # key meanwhile: they have reloaded by now, so one more sweep catches those.
-            await asyncio.sleep(settle_s)
-            sweep = await rewrap_all(svc.db, store, ring, batch_size=batch_size)
-            report.rewrapped += sweep.rewrapped
-            report.skipped = sweep.skipped
-            report.remaining = sweep.remaining
-        await svc.audit.record(
-            Event(
+        progress = RotationReport(ring.current_id)
+
+        async def batch_done(report: RotationReport) -> None:
+            nonlocal progress
+            progress = report
+            if on_batch is not None:
+                await on_batch(report)
+
+        def rotated(outcome: Outcome, **detail: bool | int | str) -> Event:
+            return Event(
                 Action.KEYS_ROTATE,
                 Actor.system(),
+                outcome=outcome,
                 target=f"kek:{ring.current_id}",
-                detail={
-                    "resumed": resume,
-                    "rewrapped": report.rewrapped,
-                    "remaining": report.remaining,
-                },
+                detail={"resumed": resume, **detail},
             )
+
+        try:
+            report = await rewrap_all(
+                svc.db,
+                store,
+                ring,
+                batch_size=batch_size,
+                max_batches=max_batches,
+                on_batch=batch_done,
+            )
+            if settle_s > 0 and not report.interrupted:
+                # Servers that had not reloaded the ring yet may have sealed notes under the
+                # old key meanwhile: they have reloaded by now, so one more sweep catches those.
+                await asyncio.sleep(settle_s)
+                sweep = await rewrap_all(svc.db, store, ring, batch_size=batch_size)
+                report.rewrapped += sweep.rewrapped
+                report.skipped = sweep.skipped
+                report.remaining = sweep.remaining
+        except Exception as exc:
+            # The trail says how far it got; the error itself is what the operator must see.
+            with contextlib.suppress(AuditUnavailable):
+                await svc.audit.record(
+                    rotated(Outcome.ERROR, rewrapped=progress.rewrapped, error=_kind(exc))
+                )
+            raise
+        await svc.audit.record(
+            rotated(Outcome.OK, rewrapped=report.rewrapped, remaining=report.remaining)
         )
     return report
+
+
+def _kind(exc: BaseException) -> str:
+    return type(exc).__name__[:64]
 
 
 if __name__ == "__main__":

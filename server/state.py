@@ -143,7 +143,7 @@ async def open_services(
             clock,
             guard,
             CurbsideStore(db, clock),
-            OnCallService(db, cfg, clock, presence),
+            OnCallService(db, cfg, clock, presence, audit),
             patients,
         )
         visits = VisitService(db, settings, clock, visit_events, audit)

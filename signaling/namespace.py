@@ -10,6 +10,9 @@ What this process keeps in memory is only about its own sockets: who each one is
 it joined and its rate-limit bucket. None of it decides anything another process needs. A
 room records which server process (cluster instance, signaling/cluster.py) holds each
 connection, so that if this process dies another removes its sockets from their rooms.
+
+Admitting someone and ending a visit are written to the audit trail once the store has saved
+the change (server/visits/room_audit.py), as whoever sent the event that caused it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,9 +30,11 @@ from typing import Any
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from server.audit import Actor
 from server.clock import Clock
 from server.errors import Forbidden, LiaisonError, NotFound
 from server.settings import Settings
+from server.visits.room_audit import Admitted, Ended, RoomAudit, RoomChange
 from signaling import events as ev
 from signaling import rooms
 from signaling.ice import ice_servers
@@ -42,6 +48,10 @@ log = logging.getLogger("liaison.signaling")
 NAMESPACE = ev.NAMESPACE
 
 Identify = Callable[[dict[str, Any]], Awaitable[Identity]]
+
+# Whose client event is being handled, for the audit trail of the room changes it causes: also
+# those made further down the call, e.g. a curbside call's room closed by `curbside:end`.
+acting_identity: ContextVar[Identity | None] = ContextVar("acting_identity", default=None)
 
 
 @dataclass
@@ -76,6 +86,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         store: RoomStore,
         roster: RosterSource,
         clock: Clock,
+        room_audit: RoomAudit,
         node_id: str | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
@@ -84,6 +95,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.store = store
         self.roster = roster
         self.clock = clock
+        self.room_audit = room_audit
         self.sockets: dict[str, SocketState] = {}
         self.events: dict[str, EventSpec] = dict(EVENTS)
         self.connect_hooks: list[SocketHook] = []
@@ -183,6 +195,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             first = exc.errors(include_input=False, include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "message"
             return ev.refused("invalid_event", f"{where}: {first['msg']}")
+        acting = acting_identity.set(state.identity)
         try:
             return await spec.handler(self, sid, state, payload)
         except LiaisonError as exc:
@@ -190,15 +203,30 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("event handler failed", extra={"event": event})
             return ev.refused("internal_error", "Something went wrong on our side.")
+        finally:
+            acting_identity.reset(acting)
 
     # --- room plumbing -------------------------------------------------------------------------
 
     async def apply(
         self, visit_id: int, transition: Callable[[rooms.RoomState, datetime], rooms.Transition]
     ) -> rooms.Transition:
-        result = await self.store.apply(visit_id, transition)
+        # The store may run the transition again on a fresher state; the last run is the one
+        # it saved (or found changed nothing), and only that one's changes are audited.
+        last: list[tuple[rooms.RoomState, rooms.RoomState]] = []
+
+        def observed(state: rooms.RoomState, now: datetime) -> rooms.Transition:
+            result = transition(state, now)
+            last[:] = [(state, result.state)]
+            return result
+
+        result = await self.store.apply(visit_id, observed)
         await self.emit_effects(visit_id, result.effects)
         await _run_hooks(self.room_hooks, visit_id, result.state)
+        if last and (changes := audited_changes(*last[0])):
+            # After the effects: the change is saved and its people must hear of it even if
+            # the trail then fails (the handler's ack says so).
+            await self.room_audit.record(visit_id, audit_actor(acting_identity.get()), changes)
         return result
 
     async def emit_effects(self, visit_id: int, effects: list[rooms.Effect]) -> None:
@@ -279,6 +307,34 @@ async def _run_hooks(hooks: list[Callable[..., Awaitable[None]]], *args: Any) ->
             await hook(*args)
         except Exception:
             log.exception("signaling hook failed", extra={"hook": getattr(hook, "__name__", "?")})
+
+
+def audited_changes(before: rooms.RoomState, after: rooms.RoomState) -> list[RoomChange]:
+    """What a saved room change did that the audit trail records: who was admitted, and
+    whether the visit ended as completed (a cancellation or a no-show is audited where it is
+    decided: over HTTP, or by the curbside consult)."""
+    admitted_at = {p.participant_id: p.admitted_at for p in before.participants}
+    changes: list[RoomChange] = [
+        Admitted(p.participant_id)
+        for p in after.participants
+        if p.admitted_at is not None and p.admitted_at != admitted_at.get(p.participant_id)
+    ]
+    if before.status is not rooms.VisitStatus.COMPLETED and (
+        after.status is rooms.VisitStatus.COMPLETED
+    ):
+        changes.append(Ended())
+    return changes
+
+
+def audit_actor(identity: Identity | None) -> Actor:
+    """The trail's actor for a socket's identity; none: the server itself (a timer)."""
+    if identity is None:
+        return Actor.system()
+    if identity.user_id is not None:
+        return Actor.user(identity.user_id, identity.role)
+    if identity.link_id is not None:
+        return Actor.link(identity.link_id, identity.role)
+    return Actor.anonymous()
 
 
 def refuse_connection(error: LiaisonError) -> Exception:

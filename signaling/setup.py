@@ -17,6 +17,7 @@ from server.errors import Forbidden, Unauthenticated
 from server.state import SERVICES
 from server.visits.events import VisitEvents
 from server.visits.participants import ParticipantKind
+from server.visits.room_audit import RoomAudit
 from server.visits.status import VisitStatus
 from signaling import rooms
 from signaling.cluster import Member, NodeHooks, NodeRegistry, node_name
@@ -111,7 +112,13 @@ def attach_signaling(app: web.Application) -> None:
             timedelta(seconds=settings.cluster.node_timeout_s),
         )
         namespace = RtcNamespace(
-            settings, identify, store, svc.visits.roster, svc.clock, node_id=registry.instance
+            settings,
+            identify,
+            store,
+            svc.visits.roster,
+            svc.clock,
+            RoomAudit(svc.db, svc.audit),
+            node_id=registry.instance,
         )
         sio.register_namespace(namespace)
         app[RTC] = namespace

@@ -43,6 +43,7 @@ class Action(StrEnum):
     USER_DISABLE = "user.disable"
     USER_ENABLE = "user.enable"
     ROLE_POLICY_CHANGE = "role_policy.change"
+    CURBSIDE_POLICY_CHANGE = "curbside_policy.change"
     RECORD_READ = "record.read"
     RECORD_WRITE = "record.write"
     CARE_TEAM_CHANGE = "care_team.change"
@@ -60,6 +61,7 @@ class Action(StrEnum):
     VISIT_ADMIT = "visit.admit"
     VISIT_END = "visit.end"
     CURBSIDE_ACCEPT = "curbside.accept"
+    KEYS_ADD = "keys.add"
     KEYS_ROTATE = "keys.rotate"
 
 

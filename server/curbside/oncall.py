@@ -16,12 +16,14 @@ from types import MappingProxyType
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.audit import Action, AuditLog, Event
 from server.auth.roles import Role
 from server.clock import Clock
 from server.db.models import ConsultRequest as RequestRow
 from server.db.models import CurbsidePolicy, OnCallShift, PsychiatristLicense, User
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.record.access import Actor
+from server.record.guard import actor_of
 from server.settings import CurbsideSettings
 from signaling import curbside as cs
 from signaling.curbside_presence import PresenceStore, live_users
@@ -70,11 +72,13 @@ class OnCallService:
         settings: CurbsideSettings,
         clock: Clock,
         presence: PresenceStore,
+        audit: AuditLog,
     ) -> None:
         self._db = db
         self._settings = settings
         self._clock = clock
         self.presence = presence
+        self._audit = audit
 
     # --- shifts ---------------------------------------------------------------------------------
 
@@ -172,17 +176,41 @@ class OnCallService:
 
     async def set_license_rule(self, who: Actor, value: bool | None) -> PolicyView:
         """An admin turns the licence rule on or off; ``None`` goes back to the configuration.
-        Requests already ringing keep the rule they opened with."""
+        Requests already ringing keep the rule they opened with. Audited only when the admin's
+        choice changes (setting what is already set changes nothing)."""
         require_role(who, Role.ADMIN)
         async with self._db.begin() as db:
-            row = await db.get(CurbsidePolicy, 1)
-            if row is None:
-                row = CurbsidePolicy(id=1, updated_at=self._clock())
-                db.add(row)
-            row.require_license_match = value
-            row.updated_by = who.user_id
-            row.updated_at = self._clock()
+            row = await db.get(CurbsidePolicy, 1, with_for_update=True)
+            old = row.require_license_match if row is not None else None
+            if old != value:
+                await self._set_license_rule(db, row, who, old, value)
         return await self.policy_view()
+
+    async def _set_license_rule(
+        self,
+        db: AsyncSession,
+        row: CurbsidePolicy | None,
+        who: Actor,
+        old: bool | None,
+        new: bool | None,
+    ) -> None:
+        if row is None:
+            row = CurbsidePolicy(id=1, updated_at=self._clock())
+            db.add(row)
+        row.require_license_match = new
+        row.updated_by = who.user_id
+        row.updated_at = self._clock()
+        in_force = self._settings.require_license_match if new is None else new
+        await self._audit.record_in(
+            db,
+            Event(
+                Action.CURBSIDE_POLICY_CHANGE,
+                actor_of(who),
+                target="curbside_policy:require_license_match",
+                # None: no override, the configuration's curbside.require_license_match.
+                detail={"old": old, "new": new, "in_force": in_force},
+            ),
+        )
 
     async def routing_policy(self) -> cs.RoutingPolicy:
         cfg = self._settings

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from consult_notes.rotation import RotationReport, rewrap_all
 from consult_notes.store import NoteMeta, NotesKeyRingMissing
 from consult_notes.templates import NoteKind
+from server.audit import verify_chain
 from server.auth.roles import Role
 from server.cli import rotate_keys
 from server.clock import FakeClock
@@ -108,16 +109,37 @@ async def test_a_rotation_interrupted_half_way_then_resumed_loses_nothing(
         # Running it again is harmless: nothing left to do.
         again = await rotate_keys(settings, resume=True)
         assert (again.rewrapped, again.remaining) == (0, 0)
-        async with server.db() as db:
-            rotations = (
-                await db.execute(
-                    select(AuditEvent.actor, AuditEvent.target).where(
-                        AuditEvent.action == "keys.rotate"
-                    )
-                )
-            ).all()
-        assert [tuple(r) for r in rotations] == [("system", "kek:k2")] * 3
+        # The key was added once; each of the three runs says how far re-wrapping got.
+        assert await key_events(server) == [
+            ("keys.add", "system", "kek:k2", "ok", '{"previous":"k1"}'),
+            ("keys.rotate", "system", "kek:k2", "ok", rotated(False, 500, 500)),
+            ("keys.rotate", "system", "kek:k2", "ok", rotated(True, 500, 0)),
+            ("keys.rotate", "system", "kek:k2", "ok", rotated(True, 0, 0)),
+        ]
     report_timing(seeded, half, rest)
+
+
+async def key_events(svc: Services) -> list[tuple[str, str, str | None, str, str]]:
+    async with svc.db() as db:
+        rows = await db.execute(
+            select(
+                AuditEvent.action,
+                AuditEvent.actor,
+                AuditEvent.target,
+                AuditEvent.outcome,
+                AuditEvent.detail,
+            )
+            .where(AuditEvent.action.in_(("keys.add", "keys.rotate")))
+            .order_by(AuditEvent.seq)
+        )
+        return [(a, actor, target, outcome, detail) for a, actor, target, outcome, detail in rows]
+
+
+def rotated(resumed: bool, rewrapped: int, remaining: int) -> str:
+    return json.dumps(
+        {"remaining": remaining, "resumed": resumed, "rewrapped": rewrapped},
+        separators=(",", ":"),
+    )
 
 
 def report_timing(seeded: float, half: RotationReport, rest: RotationReport) -> None:
@@ -151,6 +173,45 @@ async def test_a_rotation_stopped_by_an_error_resumes(tmp_path: Path, clock: Fak
         assert await kek_ids(server) == {"k1", "k2"}
         report = await rewrap_all(server.db, server.notes.store, ring, batch_size=BATCH)
         assert (report.rewrapped, report.remaining) == (50, 0)
+
+
+async def test_a_rotation_that_fails_part_way_leaves_the_new_key_in_the_trail(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(tmp_path)
+    await migrate(settings)
+    async with open_services(settings, clock) as server:
+        await seed_notes(server, 250)
+
+    class DiskFull(Exception):
+        pass
+
+    async def fail_after_two(report: RotationReport) -> None:
+        if report.batches == 2:
+            raise DiskFull
+
+    with pytest.raises(DiskFull):
+        await rotate_keys(settings, batch_size=BATCH, on_batch=fail_after_two)
+    async with open_services(settings, clock) as server:
+        assert await kek_ids(server) == {"k1", "k2"}
+        assert await key_events(server) == [
+            ("keys.add", "system", "kek:k2", "ok", '{"previous":"k1"}'),
+            (
+                "keys.rotate",
+                "system",
+                "kek:k2",
+                "error",
+                '{"error":"DiskFull","resumed":false,"rewrapped":200}',
+            ),
+        ]
+
+    rest = await rotate_keys(settings, resume=True, batch_size=BATCH)
+    assert (rest.rewrapped, rest.remaining) == (50, 0)
+    async with open_services(settings, clock) as server:
+        assert (await key_events(server))[-1] == (
+            "keys.rotate", "system", "kek:k2", "ok", rotated(True, 50, 0)
+        )  # fmt: skip
+        assert (await verify_chain(server.db)).ok
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
