@@ -5,7 +5,8 @@ accepts, Dr. Baker is told it was taken, and the call starts for both with no fu
 (each page receives the other's video from Chromium's fake camera); Dr. Ahmed writes and signs
 the curbside recommendation note beside the call; Dr. Chen hangs up; the consult completes with
 the signed note, which Dr. Chen reads on the consult page and finds in Jordan's chart. Then a
-written consult: answered from the queue, acknowledged, and counted on the admin's page.
+written consult: answered from the queue (Dr. Chen's open list of requests marks it at once),
+acknowledged, and counted on the admin's page, where the admin also puts Dr. Baker on call.
 
 Full-page desktop screenshots (1366x900) go to test-artifacts/screenshots/ at the repo root
 (git-ignored), to look at: the dashboard and the PCP's live status while ringing, the PCP reading
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from server.auth.roles import Role
 from server.db.models import ConsultRequest
 from server.state import SERVICES
 from tests.conftest import SignIn
@@ -172,6 +174,15 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await pcp.get_by_label("Written answer").check()
     await pcp.get_by_role("button", name="Send request").click()
     await expect(pcp.get_by_role("heading", name="Waiting for a written answer")).to_be_visible()
+    # Dr. Chen also has their list of requests open, with the focus on this request's link.
+    listing = await open_page(viewport=DESKTOP)
+    listing.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(listing, live_app, "dr.chen")
+    await listing.goto(str(live_app.make_url("/curbside")))
+    row = listing.get_by_role("region", name="Your requests").locator(".curbside__item")
+    await expect(row).to_contain_text("Written queue")
+    await row.get_by_role("link").focus()
+    await listing.evaluate("window.notReloaded = true")
 
     doctor = await open_page(viewport=DESKTOP)
     doctor.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -191,12 +202,26 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await form.get_by_role("button", name="Send the answer").click()
     await expect(doctor.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
 
+    # The list changes in place: the row asks for attention, the heading counts it, the focus
+    # stays on the link, and the page was not reloaded.
+    await expect(row).to_contain_text("Answered — please acknowledge")
+    await expect(row.get_by_role("link")).to_have_text("Routine · Written answer · Dr.Ahmed")
+    await expect(row.get_by_role("link")).to_be_focused()
+    await expect(listing.locator("#requests-heading")).to_have_text(
+        "Your requests 1 answer to acknowledge"
+    )
+    assert await listing.evaluate("window.notReloaded") is True
+    await listing.screenshot(path=design_shots / "curbside-5-answer-waiting.png", full_page=True)
+
     # The PCP's page hears of it at once, shows the answer, and takes the acknowledgement.
     await expect(pcp.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
     answer = pcp.get_by_role("region", name="Written answer")
     await expect(answer.get_by_text(RECOMMENDATION)).to_be_visible()
     await pcp.get_by_role("button", name="Acknowledge the answer").click()
     await expect(pcp.get_by_role("heading", name="Answer acknowledged")).to_be_visible()
+    # The other page hears of the acknowledgement too, and the count goes.
+    await expect(row).to_contain_text("Acknowledged")
+    await expect(listing.locator("#requests-heading")).to_have_text("Your requests")
     await pcp.screenshot(path=design_shots / "curbside-5-written-acknowledged.png", full_page=True)
     await pcp.get_by_role("link", name="All my requests").click()
     mine = pcp.get_by_role("region", name="Your requests")
@@ -209,7 +234,7 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     admin.set_default_timeout(PAGE_TIMEOUT_MS)
     await sign_in_browser(admin, live_app, "admin")
     await admin.goto(str(live_app.make_url("/admin")))
-    await admin.get_by_role("link", name="Curbside consults: metrics and licence rule").click()
+    await admin.get_by_role("link", name="Curbside consults: on-call rota, metrics and licence rule").click()
     figures = admin.get_by_role("region", name="Figures")
     await expect(figures.locator(".curbside__figure").first).to_contain_text("Requests1")
     await expect(figures.get_by_role("table")).to_contain_text("Written answer, routine")
@@ -220,3 +245,36 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await admin.screenshot(path=design_shots / "curbside-6-admin.png", full_page=True)
     policy = await clinic.admin.get("/api/v1/admin/curbside/policy")
     assert (await policy.json())["require_license_match"] is False
+
+    # The administrator puts Dr. Baker on the backup tier, from the rota on the same page.
+    baker = await sign_in(Role.PSYCHIATRIST, "dr.baker")
+    await admin.reload()
+    rota = admin.get_by_role("region", name="On-call rota")
+    await expect(rota.locator(".curbside__shift")).to_have_count(1)
+    await expect(rota.locator(".curbside__shift")).to_contain_text("Dr.Ahmed")
+    await rota.get_by_role("button", name="Add shift").click()
+    await expect(rota.get_by_text("Choose the psychiatrist on call.")).to_be_visible()
+    await rota.get_by_label("Psychiatrist").select_option(label="Dr.Baker")
+    await rota.get_by_label("Tier").select_option("backup")
+    await rota.get_by_role("button", name="Add shift").click()
+    added = rota.locator(".curbside__shift", has_text="Dr.Baker")
+    await expect(added).to_contain_text("Backup · now")
+    await admin.screenshot(path=design_shots / "curbside-7-admin-rota.png", full_page=True)
+    shifts = (await ok_json(await baker.get("/api/v1/curbside/shifts")))["shifts"]
+    theirs = [(s["tier"], s["created_by"]) for s in shifts if s["psychiatrist_id"] == baker.user_id]
+    assert theirs == [("backup", clinic.admin.user_id)]
+    # Dr. Baker's dashboard lists the shift as theirs.
+    dashboard = await open_page(viewport=DESKTOP)
+    dashboard.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(dashboard, live_app, "dr.baker")
+    await dashboard.goto(str(live_app.make_url("/curbside")))
+    await expect(dashboard.get_by_role("region", name="Your on-call shifts")).to_contain_text(
+        "Backup · now"
+    )
+
+    # And takes it off again.
+    await added.get_by_role("button", name=re.compile(r"^Remove Dr\.Baker's shift")).click()
+    await expect(added).to_have_count(0)
+    await expect(rota.locator(".curbside__shift")).to_have_count(1)
+    shifts = (await ok_json(await baker.get("/api/v1/curbside/shifts")))["shifts"]
+    assert baker.user_id not in {s["psychiatrist_id"] for s in shifts}

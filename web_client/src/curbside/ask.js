@@ -1,61 +1,16 @@
-// The PCP's side of curbside consults: their requests with who is on call now (/curbside), and
-// the request form (/curbside/new?patient=<id>): the patient (one of theirs, or a minimal new
-// one), the question, urgency, call now or a written answer, where the patient is now, and the
-// patient's consent. Submitting opens the request's own page, which follows it live.
+// The PCP's curbside request form (/curbside/new?patient=<id>): the patient (one of theirs, or
+// a minimal new one), the question, urgency, call now or a written answer, where the patient
+// is now, and the patient's consent. Submitting opens the request's own page, which follows it live.
 
 import { h, replaceChildren, uid } from "../dom.js";
 import { field, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { US_STATES } from "../visit/us-states.js";
-import { consultList } from "./dashboard.js";
 
 /** @typedef {import('../app.js').PageContext} PageContext */
 
 const NEW_PATIENT = "new";
 const QUESTION_MAX = 4000;
-
-/** @param {PageContext} ctx */
-export function requestsPage(ctx) {
-  const roster = h("div", { class: "section__body" }, h("p", { class: "muted", text: "Loading…" }));
-  const mine = h("div", { class: "section__body" }, h("p", { class: "muted", text: "Loading…" }));
-  ctx.api.get("/curbside/on-call", { signal: ctx.signal }).then(
-    ({ on_call }) => {
-      const list = /** @type {any[]} */ (on_call);
-      const available = list.filter((m) => m.presence === "available");
-      replaceChildren(
-        roster,
-        h("p", { text: available.length ? `${available.length} psychiatrist${available.length === 1 ? " is" : "s are"} available for a call now.` : "No psychiatrist is available for a call right now. A call-now request will go to the written queue, and you'll be told." }),
-        list.length
-          ? h("ul", { class: "curbside__list" }, list.map((m) => h("li", { class: "curbside__item curbside__shift" }, h("span", { text: m.display_name }), h("span", { class: "muted", text: m.tier === "backup" ? "Backup" : "Primary" }), h("span", { class: `badge ${m.presence === "available" ? "badge--ok" : m.presence === "busy" ? "badge--attention" : "badge--plain"}`, text: m.presence === "available" ? "Available" : m.presence === "busy" ? "Busy" : "Offline" }))))
-          : null,
-      );
-    },
-    (error) => !ctx.signal.aborted && replaceChildren(roster, h("p", { text: messageFor(error) })),
-  );
-  ctx.api.get("/curbside/requests", { signal: ctx.signal }).then(
-    ({ requests }) => replaceChildren(mine, consultList(requests, "You haven't asked for a curbside consult yet.", false)),
-    (error) => !ctx.signal.aborted && replaceChildren(mine, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) }))),
-  );
-  return h(
-    "div",
-    { class: "page" },
-    ctx.flash ? h("div", { class: `notice notice--${ctx.flash.kind}`, role: "status" }, h("p", { text: ctx.flash.text })) : null,
-    h(
-      "div",
-      { class: "page__head" },
-      h("p", { class: "page__eyebrow", text: "Curbside consults" }),
-      h("h1", { text: "Ask a psychiatrist" }),
-      h("p", { class: "page__lede", text: "A quick consult with the on-call psychiatrist, by video now or in writing. The recommendation goes into the patient's record." }),
-      h("a", { class: "button button--primary", href: "/curbside/new", text: "New request" }),
-    ),
-    h(
-      "div",
-      { class: "columns" },
-      h("section", { class: "card section", "aria-labelledby": "oncall-heading" }, h("h2", { id: "oncall-heading", class: "section__title", text: "On call now" }), roster),
-      h("section", { class: "card section", "aria-labelledby": "requests-heading" }, h("h2", { id: "requests-heading", class: "section__title", text: "Your requests" }), mine),
-    ),
-  );
-}
 
 /** @param {PageContext} ctx */
 export function askPage(ctx) {

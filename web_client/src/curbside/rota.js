@@ -1,6 +1,7 @@
-// The psychiatrist's own side of the rota: their on-call shifts (add, remove) and the states
-// they are licensed in (a call-now request names where the patient is; only psychiatrists
-// licensed there are rung, unless an admin has turned that rule off).
+// The on-call rota. A psychiatrist manages their own shifts (add, remove) and the states they
+// are licensed in (a call-now request names where the patient is; only psychiatrists licensed
+// there are rung, unless an admin has turned that rule off); an administrator manages everyone's
+// shifts from /admin/curbside with the same card, showing who and choosing for whom.
 
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot, submitButton } from "../forms.js";
@@ -18,29 +19,49 @@ export function rotaSection(ctx, myId, changed) {
   return h("div", { class: "columns" }, shiftsCard(ctx, myId, changed), licencesCard(ctx, changed));
 }
 
-/** @param {PageContext} ctx @param {number} myId @param {() => void} changed */
+/** Everyone's shifts, for an administrator. @param {PageContext} ctx */
+export function rotaAdminSection(ctx) {
+  return shiftsCard(ctx, null, () => {});
+}
+
+/**
+ * @param {PageContext} ctx
+ * @param {number | null} myId  the psychiatrist whose own shifts these are; null: everyone's
+ * @param {() => void} changed
+ */
 function shiftsCard(ctx, myId, changed) {
-  const list = h("div", { class: "section__body" }, h("p", { class: "muted", text: "Loading your shifts…" }));
+  const everyone = myId === null;
+  const list = h("div", { class: "section__body" }, h("p", { class: "muted", text: everyone ? "Loading the shifts…" : "Loading your shifts…" }));
   const messages = messageSlot();
   const now = new Date();
   const later = new Date(now.getTime() + 8 * 3600_000);
   const tier = field({ label: "Tier", name: "tier", type: "select", options: [{ value: "primary", label: "Primary (rung first)" }, { value: "backup", label: "Backup (rung if primary doesn't answer)" }] });
   const starts = field({ label: "Starts", name: "starts_at", type: "datetime-local", value: localInput(now) });
   const ends = field({ label: "Ends", name: "ends_at", type: "datetime-local", value: localInput(later) });
+  const who = everyone ? field({ label: "Psychiatrist", name: "psychiatrist_id", type: "select", options: [{ value: "", label: "Loading the psychiatrists…" }] }) : null;
+  if (who) {
+    ctx.api.get("/clinics/psychiatrists", { signal: ctx.signal }).then(
+      ({ psychiatrists }) => {
+        const people = /** @type {{id: number, display_name: string}[]} */ (psychiatrists);
+        replaceChildren(who.input, h("option", { value: "", text: people.length ? "Choose a psychiatrist" : "There are no psychiatrists' accounts" }), people.map((p) => h("option", { value: String(p.id), text: p.display_name })));
+      },
+      (error) => !ctx.signal.aborted && messages.show("error", `The psychiatrists could not be loaded. ${messageFor(error)}`),
+    );
+  }
   const submit = submitButton("Add shift", "Adding…", "secondary");
-  const form = h("form", { class: "form form--compact", novalidate: true }, tier.element, h("div", { class: "form__row" }, starts.element, ends.element), messages.element, h("div", { class: "form__actions" }, submit.button));
+  const form = h("form", { class: "form form--compact", novalidate: true }, who?.element, tier.element, h("div", { class: "form__row" }, starts.element, ends.element), messages.element, h("div", { class: "form__actions" }, submit.button));
 
   async function reload() {
     const since = new Date(Date.now() - 24 * 3600_000).toISOString();
     const until = new Date(Date.now() + SHOWN_DAYS * 24 * 3600_000).toISOString();
     try {
       const { shifts } = await ctx.api.get(`/curbside/shifts?since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}`, { signal: ctx.signal });
-      const mine = /** @type {Shift[]} */ (shifts).filter((s) => s.psychiatrist_id === myId && Date.parse(s.ends_at) > Date.now());
+      const shown = /** @type {Shift[]} */ (shifts).filter((s) => (everyone || s.psychiatrist_id === myId) && Date.parse(s.ends_at) > Date.now());
       replaceChildren(
         list,
-        mine.length
-          ? h("ul", { class: "curbside__list" }, mine.map((s) => shiftItem(s)))
-          : h("p", { class: "muted", text: `You have no on-call shift in the next ${SHOWN_DAYS} days.` }),
+        shown.length
+          ? h("ul", { class: "curbside__list" }, shown.map((s) => shiftItem(s)))
+          : h("p", { class: "muted", text: everyone ? `Nobody is on call in the next ${SHOWN_DAYS} days.` : `You have no on-call shift in the next ${SHOWN_DAYS} days.` }),
       );
     } catch (error) {
       if (!ctx.signal.aborted) replaceChildren(list, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
@@ -49,7 +70,7 @@ function shiftsCard(ctx, myId, changed) {
 
   /** @param {Shift} s */
   function shiftItem(s) {
-    const remove = h("button", { type: "button", class: "button button--quiet button--small" }, "Remove", h("span", { class: "visually-hidden", text: ` the shift starting ${when(s.starts_at)}` }));
+    const remove = h("button", { type: "button", class: "button button--quiet button--small" }, "Remove", h("span", { class: "visually-hidden", text: ` ${everyone ? `${s.psychiatrist_name}'s` : "the"} shift starting ${when(s.starts_at)}` }));
     remove.addEventListener("click", async () => {
       try {
         await ctx.api.request("DELETE", `/curbside/shifts/${s.id}`, undefined, { signal: ctx.signal });
@@ -63,7 +84,8 @@ function shiftsCard(ctx, myId, changed) {
     const current = Date.parse(s.starts_at) <= Date.now();
     return h(
       "li",
-      { class: "curbside__item curbside__shift" },
+      { class: "curbside__item curbside__shift", dataset: { key: String(s.id) } },
+      everyone ? h("span", { class: "curbside__shift-who", text: s.psychiatrist_name }) : null,
       h("span", { class: "curbside__shift-when", text: span(s.starts_at, s.ends_at) }),
       h("span", { class: `badge ${current ? "badge--ok" : "badge--plain"}`, text: `${s.tier === "backup" ? "Backup" : "Primary"}${current ? " · now" : ""}` }),
       remove,
@@ -74,14 +96,16 @@ function shiftsCard(ctx, myId, changed) {
     event.preventDefault();
     if (submit.busy) return;
     messages.clear();
+    const psychiatrist = who ? Number(who.input.value) : myId;
+    who?.setError(psychiatrist ? null : "Choose the psychiatrist on call.");
     const from = new Date(starts.input.value);
     const to = new Date(ends.input.value);
     starts.setError(Number.isNaN(from.getTime()) ? "Give the start date and time." : null);
     ends.setError(Number.isNaN(to.getTime()) ? "Give the end date and time." : to <= from ? "The shift must end after it starts." : null);
-    if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || to <= from) return;
+    if (!psychiatrist || Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || to <= from) return;
     submit.setBusy(true);
     try {
-      await ctx.api.post("/curbside/shifts", { psychiatrist_id: myId, tier: tier.input.value, starts_at: from.toISOString(), ends_at: to.toISOString() }, { signal: ctx.signal });
+      await ctx.api.post("/curbside/shifts", { psychiatrist_id: psychiatrist, tier: tier.input.value, starts_at: from.toISOString(), ends_at: to.toISOString() }, { signal: ctx.signal });
       ctx.announce("Shift added.");
       await reload();
       changed();
@@ -96,7 +120,8 @@ function shiftsCard(ctx, myId, changed) {
   return h(
     "section",
     { class: "card section", id: "shifts", "aria-labelledby": "shifts-heading" },
-    h("h2", { id: "shifts-heading", class: "section__title", text: "Your on-call shifts" }),
+    h("h2", { id: "shifts-heading", class: "section__title", text: everyone ? "On-call rota" : "Your on-call shifts" }),
+    everyone ? h("p", { class: "muted", text: `Current and upcoming shifts for the next ${SHOWN_DAYS} days. Call-now requests ring the primary tier first, then the backup tier.` }) : null,
     list,
     h("h3", { class: "subsection__title", text: "Add a shift" }),
     form,

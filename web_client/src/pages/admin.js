@@ -35,7 +35,7 @@ export const adminPage = {
         { class: "page__head" },
         h("h1", { text: "Administration" }),
         h("p", { class: "page__lede", text: "Accounts and sign-in rules for this Liaison server." }),
-        h("p", { class: "visit__links" }, h("a", { href: "/admin/curbside", text: "Curbside consults: metrics and licence rule" })),
+        h("p", { class: "visit__links" }, h("a", { href: "/admin/curbside", text: "Curbside consults: on-call rota, metrics and licence rule" })),
       ),
       accounts.element,
       h("div", { class: "columns" }, create, rules.element),

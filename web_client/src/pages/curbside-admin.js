@@ -1,12 +1,14 @@
 // The administrator's curbside page, /admin/curbside: how the service is doing over a period
 // (time to answer, median and 90th percentile; the share of call-now requests that escalated or
 // went unanswered; consult minutes), each consult's billing line with its flags, and the licence
-// rule (ring only psychiatrists licensed where the patient is). No clinical content: ids, times
-// and flags only, as the API gives them.
+// rule (ring only psychiatrists licensed where the patient is), and the on-call rota (everyone's
+// shifts, added and removed here). No clinical content: ids, times and flags only, as the API
+// gives them.
 
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot } from "../forms.js";
 import { messageFor } from "../messages.js";
+import { rotaAdminSection } from "../curbside/rota.js";
 import { MODE, percent, seconds, STATUS_LABEL, URGENCY } from "../curbside/status.js";
 
 /** @typedef {import('../app.js').PageContext} PageContext */
@@ -40,10 +42,11 @@ export const curbsideAdminPage = {
         { class: "page__head" },
         h("p", { class: "page__eyebrow", text: "Administration" }),
         h("h1", { text: "Curbside consults" }),
-        h("p", { class: "page__lede", text: "How quickly requests are answered, what escalates, consult minutes and billing flags, and the licence rule." }),
+        h("p", { class: "page__lede", text: "How quickly requests are answered, what escalates, consult minutes and billing flags, the licence rule, and who is on call." }),
         h("p", { class: "visit__links" }, h("a", { href: "/admin", text: "Back to administration" })),
       ),
       metricsSection(ctx),
+      rotaAdminSection(ctx),
       policySection(ctx),
     );
   },

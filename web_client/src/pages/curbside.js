@@ -3,9 +3,10 @@
 // consult (status, the call, the note, the written answer). The parts are in src/curbside/.
 
 import { h } from "../dom.js";
-import { askPage, requestsPage } from "../curbside/ask.js";
+import { askPage } from "../curbside/ask.js";
 import { consultPage } from "../curbside/consult.js";
 import { dashboardPage } from "../curbside/dashboard.js";
+import { requestsPage } from "../curbside/requests.js";
 import { notFoundPage } from "./fallbacks.js";
 
 /** @type {import('../app.js').Page} */
