@@ -196,3 +196,30 @@ async def test_a_care_manager_sees_the_bookings_moves_and_cancels_one(
     await expect(bookings.get_by_text("Lena Fischer moved to")).to_be_visible()
     await expect(rows.nth(1)).to_contain_text("Lena Fischer")
     await page.screenshot(path=design_shots / "clinic-bookings.png", full_page=True)
+
+    # A minute past Sam's slot (the first) and he has not arrived: the care manager marks him a
+    # no-show from the board, after a confirmation; the psychiatrist's live board follows.
+    clinic.clock.advance(6 * 60)
+    doctor = await open_page(viewport=DESKTOP)
+    await sign_in_browser(doctor, live_app, "dr.rivera")
+    await doctor.goto(str(live_app.make_url(f"/clinics/{session['id']}")))
+    await expect(doctor.get_by_text("Live", exact=True)).to_be_visible()
+    doctor_sam = doctor.locator(".board__row").filter(has_text="Sam Lee")
+    await expect(doctor_sam.locator(".badge")).to_have_text("Not arrived")
+
+    await page.goto(str(live_app.make_url(f"/clinics/{session['id']}")))
+    board = page.locator(".board__row")
+    await expect(board).to_have_count(2)
+    # Lena's slot has not started: nothing to mark yet.
+    await expect(page.get_by_role("button", name=re.compile("^Mark no-show"))).to_have_count(1)
+    await page.get_by_role("button", name="Mark no-show Sam Lee").click()
+    await expect(page.get_by_text("Mark Sam Lee as a no-show for")).to_be_visible()
+    await page.get_by_role("button", name="Keep waiting").click()
+    await expect(page.get_by_text("Mark Sam Lee as a no-show for")).to_have_count(0)
+    await page.get_by_role("button", name="Mark no-show Sam Lee").click()
+    await page.screenshot(path=design_shots / "clinic-board-no-show.png", full_page=True)
+    await page.get_by_role("button", name="Mark as no-show").click()
+    await expect(page.get_by_text("Sam Lee is marked as a no-show")).to_be_visible()
+    await expect(board.filter(has_text="Sam Lee").locator(".badge")).to_have_text("No-show")
+    await expect(page.get_by_role("button", name=re.compile("^Mark no-show"))).to_have_count(0)
+    await expect(doctor_sam.locator(".badge")).to_have_text("No-show")

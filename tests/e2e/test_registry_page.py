@@ -41,7 +41,14 @@ async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
         ("gad7", [1, 1, 1, 1, 1, 1, 1], 28),
         ("phq9", phq(13), 1),
     )  # 35 % better after 12 weeks: not improving
-    await history(clinic, better, ("phq9", phq(18), 77), ("phq9", phq(8), 3))
+    await history(
+        clinic,
+        better,
+        ("phq9", phq(18), 77),
+        ("gad7", GAD, 77),
+        ("phq9", phq(8), 3),
+        ("gad7", [1, 1, 1, 1, 0, 0, 0], 3),
+    )  # GAD-7 10 -> 4: 60 % better
     await history(clinic, unsafe, ("phq9", phq(12), 21), ("phq9", phq(14, item9=2), 2))
     await history(clinic, quiet, ("phq9", phq(9), 40))
     # Eli's last contact was 40 days ago: overdue.
@@ -77,6 +84,10 @@ async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
     await expect(rows.nth(1).locator(".flag")).to_have_text(["Not improving"])
     await expect(rows.nth(1)).to_contain_text("20 → 13")
     await expect(rows.nth(1)).to_contain_text("\N{MINUS SIGN}35%")  # the typographic minus
+    headers = ["Patient", "Flags \N{BLACK DOWN-POINTING TRIANGLE}", "PHQ-9", "PHQ-9 change"]
+    headers += ["GAD-7", "GAD-7 change", "Weeks", "Last contact", "Tasks"]
+    await expect(page.locator("table.registry thead th")).to_have_text(headers)
+    await expect(rows.nth(1).locator("td").nth(5)).to_have_text("\N{MINUS SIGN}30%")
     quiet_row = rows.filter(has_text="Eli Quiet")
     await expect(quiet_row.locator(".flag")).to_have_text(["Contact overdue"])
     await expect(rows.filter(has_text="Ben Half").locator(".flag")).to_have_count(0)
@@ -96,6 +107,12 @@ async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
     await expect(rows.first).to_contain_text("Di Safe")  # +17 %, the worst change first
     await page.get_by_role("button", name="PHQ-9 change").click()
     await expect(rows.first).to_contain_text("Ben Half")  # minus 56 %
+    await page.get_by_role("button", name="GAD-7 change").click()
+    await expect(rows.nth(0)).to_contain_text("Ana Lag")  # minus 30 %, the least improved
+    await expect(rows.nth(1)).to_contain_text("Ben Half")  # minus 60 %
+    await expect(page).to_have_url(re.compile(r"/registry\?sort=gad7_change$"))
+    await page.get_by_role("button", name="GAD-7 change").click()
+    await expect(rows.nth(0)).to_contain_text("Ben Half")
 
     # This month's minutes.
     minutes = page.get_by_role("region", name=re.compile("Care-management minutes"))

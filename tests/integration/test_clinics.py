@@ -203,6 +203,63 @@ async def test_the_board_follows_the_waiting_room_and_the_screening(setup: Setup
             await psych.close()
 
 
+async def test_the_board_shows_a_no_show_and_a_finished_visit_as_they_happen(
+    setup: Setup, clock: FakeClock
+) -> None:
+    clinic = setup.clinic
+    missed = await setup.book(0)
+    before = set(setup.outbox.glob("*.eml"))
+    seen = await setup.book(1)
+    (invitation,) = set(setup.outbox.glob("*.eml")) - before
+    no_show = f"/api/v1/visits/{missed['visit_id']}/no-show"
+    response = await clinic.care_manager.post(no_show)
+    assert await error_code(response, 409) == "visit_not_started_yet"
+    clock.advance(timedelta(minutes=10).total_seconds())
+
+    base = str(clinic.client.make_url("")).rstrip("/")
+    psych = ProbeClient(base, {"liaison_session": _cookie(clinic.psychiatrist)}, send_video=False)
+    pings: list[dict[str, Any]] = []
+    psych.sio.on("clinic:board", lambda data: pings.append(data), namespace="/rtc")
+
+    async def status_of(booking: dict[str, Any]) -> str:
+        rows = (await setup.board())["rows"]
+        found: str = next(r["status"] for r in rows if r["booking_id"] == booking["id"])
+        return found
+
+    async with Holders(clinic.client) as holders:
+        patient: ProbeClient | None = None
+        try:
+            await psych.connect()
+            # The care manager marks it over HTTP; the psychiatrist's board hears of it.
+            marked = await ok_json(await clinic.care_manager.post(no_show))
+            assert marked["status"] == "no_show"
+            await poll(lambda: _true(bool(pings)))
+            assert pings[-1] == {"session_id": setup.session["id"]}
+            assert await status_of(missed) == "no_show"
+            response = await clinic.care_manager.post(no_show)
+            assert await error_code(response, 409) == "visit_closed"
+
+            url = next(w for w in invitation.read_text().split() if "/join#" in w)
+            holder = await ready_patient(clinic, holders, url)
+            patient = ProbeClient(base, {"liaison_visit": holder.session_token}, send_video=False)
+            await patient.connect()
+            assert (await patient.join(seen["visit_id"]))["presence"] == "waiting"
+            assert (await psych.join(seen["visit_id"]))["presence"] == "in_call"
+            await poll(lambda: _true(bool(psych.lobby)))
+            await psych.admit(psych.lobby[0]["participant_id"])
+            await poll(lambda: _true(patient is not None and patient.joined.is_set()))
+            assert await status_of(seen) == "in_visit"
+            pings.clear()
+            await psych.request("visit:end")
+            await poll(lambda: _true(bool(pings)))
+            assert await status_of(seen) == "done"
+            assert await status_of(missed) == "no_show"
+        finally:
+            if patient is not None:
+                await patient.close()
+            await psych.close()
+
+
 async def test_who_may_do_what(setup: Setup, sign_in: SignIn) -> None:
     clinic = setup.clinic
     body = {

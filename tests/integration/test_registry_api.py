@@ -122,6 +122,51 @@ async def test_flags_on_crafted_histories(clinic: Clinic) -> None:
     assert [p["total"] for p in chart["phq9"]] == [20, 11] and chart["gad7"] == []
 
 
+async def test_contact_is_overdue_one_day_after_the_limit_not_on_it(clinic: Clinic) -> None:
+    limit = clinic.client.app[SERVICES].registry.rules.contact_overdue_days
+    on_edge = await enrol(clinic, given_name="Eve", family_name="Edge", mrn="R6")
+    past_edge = await enrol(clinic, given_name="Fay", family_name="Past", mrn="R7")
+    for pid, days in ((on_edge, limit), (past_edge, limit + 1)):
+        await ok_json(
+            await clinic.care_manager.post(
+                f"/api/v1/registry/{pid}/contacts",
+                json={
+                    "minutes": 10,
+                    "kind": "phone",
+                    "at": (clinic.clock.now - timedelta(days=days)).isoformat(),
+                },
+            ),
+            201,
+        )
+    rows = await caseload(clinic)
+    assert rows[on_edge]["days_since_contact"] == limit
+    assert rows[on_edge]["flags"] == []
+    assert rows[past_edge]["days_since_contact"] == limit + 1
+    assert rows[past_edge]["flags"] == ["overdue_contact"]
+    assert set(await caseload(clinic, "?flag=overdue_contact")) == {past_edge}
+
+
+async def test_phq9_item9_above_zero_entered_through_the_api_flags_safety(clinic: Clinic) -> None:
+    calm = await enrol(clinic, given_name="Gil", family_name="Calm", mrn="R8")
+    at_risk = await enrol(clinic, given_name="Hal", family_name="Risk", mrn="R9")
+    for pid, item9 in ((calm, 0), (at_risk, 1)):
+        entered = await clinic.psychiatrist.post(
+            f"/api/v1/patients/{pid}/screenings",
+            json={"instrument": "phq9", "answers": phq(12, item9=item9)},
+        )
+        await ok_json(entered, 201)
+        await ok_json(
+            await clinic.care_manager.post(
+                f"/api/v1/registry/{pid}/contacts", json={"minutes": 15, "kind": "phone"}
+            ),
+            201,
+        )
+    rows = await caseload(clinic)
+    assert rows[calm]["flags"] == [] and rows[calm]["open_safety_flags"] == 0
+    assert rows[at_risk]["flags"] == ["safety"] and rows[at_risk]["open_safety_flags"] == 1
+    assert set(await caseload(clinic, "?flag=safety")) == {at_risk}
+
+
 async def test_overdue_contact_and_monthly_minutes(clinic: Clinic) -> None:
     pid = await enrol(clinic, mrn="R9")
     assert (await caseload(clinic))[pid]["flags"] == []  # enrolled today

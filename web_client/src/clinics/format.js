@@ -93,6 +93,7 @@ export const SORTS = {
   phq9: { value: (r) => r.phq9.latest, largestFirst: true },
   gad7: { value: (r) => r.gad7.latest, largestFirst: true },
   change: { value: (r) => r.phq9.change_percent, largestFirst: true },
+  gad7_change: { value: (r) => r.gad7.change_percent, largestFirst: true },
   weeks: { value: (r) => r.weeks_in_treatment, largestFirst: true },
   // Never contacted is the most overdue of all.
   last_contact: { value: (r) => r.days_since_contact ?? Number.POSITIVE_INFINITY, largestFirst: true },

@@ -2,7 +2,8 @@
 // session with where they are (not arrived, waiting since when, in the visit, done, no-show),
 // the PHQ-9 / GAD-7 they filled in before the visit with its severity band, and safety flags
 // (PHQ-9 item 9) first and impossible to miss. "Admit" opens the visit and lets the patient in
-// (clinics/admit.js). "Running late" tells everyone waiting.
+// (clinics/admit.js). "Running late" tells everyone waiting. "Mark no-show", once a patient's
+// slot has started and they have not arrived, closes the visit (after a confirmation).
 //
 // Live: the server sends `clinic:board {session_id}` to the psychiatrist's connections whenever
 // something on the board changes; the board then refetches (one request at a time, coalescing
@@ -78,6 +79,11 @@ class BoardView {
     this.isPsychiatrist = ctx.session.user?.role === "psychiatrist";
     /** @type {Board | null} */
     this.board = null;
+    // The booking whose no-show confirmation is open: kept here, not in the DOM, because every
+    // board update redraws the rows.
+    /** @type {number | null} */
+    this.confirming = null;
+    this.marking = false;
     this.loading = false;
     this.again = false;
     this.live = h("span", { class: "live live--off", role: "status", text: "Connecting…" });
@@ -85,7 +91,9 @@ class BoardView {
     this.counts = h("p", { class: "board__counts" });
     this.list = h("ol", { class: "board", "aria-label": "Patients in this clinic" });
     this.problem = messageSlot();
-    this.body = h("div", { class: "board__body", hidden: true }, this.toolbar(), this.problem.element, this.alerts, this.list);
+    // What came of a "Mark no-show": outlives the redraw that follows it.
+    this.outcome = messageSlot("status");
+    this.body = h("div", { class: "board__body", hidden: true }, this.toolbar(), this.problem.element, this.outcome.element, this.alerts, this.list);
     page.append(this.body);
     this.timer = window.setInterval(() => this.draw(), TICK_MS);
     ctx.signal.addEventListener("abort", () => {
@@ -256,7 +264,48 @@ class BoardView {
       h("div", { class: "board__status" }, h("span", { class: `badge ${status.badge}`, text: status.label }), h("span", { class: "board__since", text: since(r) })),
       h("div", { class: "board__scores" }, scores(r)),
       h("div", { class: "board__actions" }, this.actions(r)),
+      this.confirming === r.booking_id && mayMarkNoShow(r) ? this.noShowConfirm(r) : null,
     );
+  }
+
+  /** @param {BoardRow} r */
+  noShowConfirm(r) {
+    const yes = h("button", { type: "button", class: "button button--danger button--small", text: "Mark as no-show" });
+    const no = h("button", { type: "button", class: "button button--secondary button--small", text: "Keep waiting" });
+    no.addEventListener("click", () => {
+      this.confirming = null;
+      this.draw();
+      this.focusIn(r, ".board__actions button");
+    });
+    yes.addEventListener("click", async () => {
+      if (this.marking) return;
+      this.marking = true;
+      yes.setAttribute("aria-disabled", "true");
+      try {
+        await this.ctx.api.post(`/visits/${r.visit_id}/no-show`, undefined, { signal: this.ctx.signal });
+        this.outcome.show("success", `${name(r)} is marked as a no-show for ${timeOfDay(r.slot_start)}.`);
+      } catch (error) {
+        if (this.ctx.signal.aborted) return;
+        // Most often the patient arrived meanwhile (participant_waiting): the reload shows it.
+        this.outcome.show("error", `${name(r)} was not marked as a no-show. ${messageFor(error)}`);
+      } finally {
+        this.marking = false;
+      }
+      this.confirming = null;
+      await this.load();
+    });
+    return h(
+      "div",
+      { class: "board__confirm" },
+      h("p", { text: `Mark ${name(r)} as a no-show for ${timeOfDay(r.slot_start)}? The visit closes and their join link stops working. This cannot be undone.` }),
+      h("div", { class: "form__actions" }, yes, no),
+    );
+  }
+
+  /** @param {BoardRow} r @param {string} selector */
+  focusIn(r, selector) {
+    const target = this.list.querySelector(`[data-key="${r.booking_id}"] ${selector}`);
+    if (target instanceof HTMLElement) target.focus();
   }
 
   /** @param {BoardRow} r */
@@ -266,10 +315,28 @@ class BoardView {
       return h("a", { class: "button button--primary", href: admitPath(r.visit_id) }, "Admit", who);
     }
     if (r.status === "scheduled" || r.status === "waiting" || r.status === "in_visit") {
-      return h("a", { class: "button button--secondary button--small", href: `/visit/${r.visit_id}` }, r.status === "in_visit" ? "Return to visit" : "Open visit", who);
+      const open = h("a", { class: "button button--secondary button--small", href: `/visit/${r.visit_id}` }, r.status === "in_visit" ? "Return to visit" : "Open visit", who);
+      if (!mayMarkNoShow(r)) return open;
+      const mark = h("button", { type: "button", class: "button button--quiet button--small", "aria-expanded": String(this.confirming === r.booking_id) }, "Mark no-show", who.cloneNode(true));
+      mark.addEventListener("click", () => {
+        this.confirming = this.confirming === r.booking_id ? null : r.booking_id;
+        this.outcome.clear();
+        this.draw();
+        if (this.confirming !== null) this.focusIn(r, ".board__confirm .button--danger");
+      });
+      return [open, mark];
     }
     return h("a", { class: "button button--quiet button--small", href: `/patients/${r.patient.id}` }, "Chart", who);
   }
+}
+
+/**
+ * Not arrived, and the slot has started by the server's clock (late_minutes counts from it; the
+ * server refuses a no-show before the start). The first minute is left alone on purpose.
+ * @param {BoardRow} r
+ */
+function mayMarkNoShow(r) {
+  return r.status === "scheduled" && r.late_minutes > 0;
 }
 
 /** @param {BoardRow} r */

@@ -16,9 +16,11 @@ import { messageFor } from "../messages.js";
 const COLUMNS = [
   { key: "name", label: "Patient" },
   { key: "flags", label: "Flags" },
+  // Each change sits beside its scores, so the eye reads one instrument at a time.
   { key: "phq9", label: "PHQ-9" },
-  { key: "gad7", label: "GAD-7" },
   { key: "change", label: "PHQ-9 change" },
+  { key: "gad7", label: "GAD-7" },
+  { key: "gad7_change", label: "GAD-7 change" },
   { key: "weeks", label: "Weeks" },
   { key: "last_contact", label: "Last contact" },
 ];
@@ -172,14 +174,16 @@ function caseloadPage(ctx) {
 /** @param {CaseloadRow} r */
 function caseloadRow(r) {
   const change = changeText(r.phq9.change_percent);
+  const gadChange = changeText(r.gad7.change_percent);
   return h(
     "tr",
     { class: r.flags.includes("safety") ? "registry__row--safety" : "" },
     h("td", {}, h("a", { class: "table__name", href: `/registry/${r.patient_id}`, text: `${r.given_name} ${r.family_name}` }), h("span", { class: "table__sub", text: `MRN ${r.mrn}` })),
     h("td", {}, flagList(r)),
     h("td", {}, trend(r.phq9, r.not_improving.includes("phq9"))),
-    h("td", {}, trend(r.gad7, r.not_improving.includes("gad7"))),
     h("td", { class: `registry__change registry__change--${change.tone}`, text: change.text }),
+    h("td", {}, trend(r.gad7, r.not_improving.includes("gad7"))),
+    h("td", { class: `registry__change registry__change--${gadChange.tone}`, text: gadChange.text }),
     h("td", { class: "registry__num", text: r.weeks_in_treatment === null ? "—" : String(r.weeks_in_treatment) }),
     h("td", { class: r.flags.includes("overdue_contact") ? "registry__overdue" : "" }, daysAgo(r.days_since_contact)),
     h("td", { class: "registry__num", text: r.open_tasks ? String(r.open_tasks) : "—" }),
