@@ -156,6 +156,12 @@ class Dashboard:
             transports=["websocket"],
             wait_timeout=TIMEOUT_S,
         )
+        # As the dashboard page does: only a watching socket makes its psychiatrist present.
+        ack: dict[str, Any] = await self.sio.call(
+            ev.CURBSIDE_WATCH, {}, namespace=ev.NAMESPACE, timeout=TIMEOUT_S
+        )
+        if not ack.get("ok"):
+            raise RuntimeError(f"watch refused: {ack}")
 
     async def accept(self, request_id: int) -> dict[str, Any]:
         ack: dict[str, Any] = await self.sio.call(

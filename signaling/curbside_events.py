@@ -2,6 +2,7 @@
 
 Client events (each validated, rate-limited and acked like every `/rtc` event)::
 
+    curbside:watch   {}            a page that rings (dashboard, consult page): present from now
     curbside:accept  {request_id}  a rung psychiatrist takes the call -> {ok, request_id, visit_id}
     curbside:decline {request_id}  a rung psychiatrist says no
     curbside:cancel  {request_id}  the requesting PCP withdraws the request
@@ -11,10 +12,12 @@ Server events (server/curbside/notices.py): ``curbside:ring``, ``curbside:taken`
 ``curbside:stop``, ``curbside:status``, ``curbside:connected``, sent to ``user:<id>`` rooms, so
 they reach a user's sockets on whichever server process holds them.
 
-Presence: a psychiatrist's socket gets a row on connect and loses it on disconnect; when their
-last socket anywhere goes, they are dropped from the requests ringing them. The
-:class:`CurbsideScheduler`, one per process, touches this process's rows (with the room each
-socket is in, for busy) and moves on requests whose ring deadline has passed.
+Presence (signaling/curbside_presence.py): a psychiatrist's socket counts once its page says it
+can ring them (``curbside:watch``, sent again after every reconnect), or while it is in a call
+(busy); a page with no ring handler (the clinic board, a visit) never makes them available.
+When their last such socket anywhere goes, they are dropped from the requests ringing them.
+The :class:`CurbsideScheduler`, one per process, touches this process's rows (with the room
+each socket is in, for busy) and moves on requests whose ring deadline has passed.
 """
 
 from __future__ import annotations
@@ -83,10 +86,11 @@ class CurbsideScheduler:
         sockets = {
             sid: state.visit_id
             for sid, state in list(self._ns.sockets.items())
-            if self._presence.tracks(sid)
+            if self._presence.knows(sid)
         }
         self._last_beat = self._clock()
-        await self._presence.touch(sockets)
+        for user_id in await self._presence.touch(sockets):
+            await self._service.presence_lost(user_id)
 
     async def tick(self) -> int:
         """A heartbeat if one is due (by the service clock), then escalate what is due."""
@@ -111,6 +115,15 @@ def attach_curbside(
     ns: RtcNamespace, service: CurbsideService, presence: PresenceStore, clock: Clock
 ) -> CurbsideScheduler:
     """Register the curbside events, hooks and publisher on a namespace."""
+
+    async def watch(
+        ns: RtcNamespace, sid: str, state: SocketState, msg: ev.Empty
+    ) -> dict[str, Any]:
+        who = actor_of(state.identity)
+        if who.role is not Role.PSYCHIATRIST:
+            raise Forbidden("Only psychiatrists are rung for curbside consults.")
+        await presence.watch(sid, who.user_id)
+        return ev.ok()
 
     async def accept(
         ns: RtcNamespace, sid: str, state: SocketState, msg: ev.CurbsideTarget
@@ -138,6 +151,7 @@ def attach_curbside(
 
     ns.events.update(
         {
+            ev.CURBSIDE_WATCH: EventSpec(ev.Empty, watch),
             ev.CURBSIDE_ACCEPT: EventSpec(ev.CurbsideTarget, accept),
             ev.CURBSIDE_DECLINE: EventSpec(ev.CurbsideTarget, decline),
             ev.CURBSIDE_CANCEL: EventSpec(ev.CurbsideTarget, cancel),
@@ -147,11 +161,10 @@ def attach_curbside(
 
     async def connected(sid: str, identity: Identity) -> None:
         if identity.user_id is not None and identity.role == Role.PSYCHIATRIST.value:
-            await presence.connected(sid, identity.user_id)
+            presence.connected(sid, identity.user_id)
 
     async def disconnected(sid: str, identity: Identity) -> None:
-        if identity.user_id is not None and presence.tracks(sid):
-            await presence.disconnected(sid)
+        if identity.user_id is not None and await presence.disconnected(sid):
             await service.presence_lost(identity.user_id)
 
     async def room_changed(visit_id: int, room: rooms.RoomState) -> None:

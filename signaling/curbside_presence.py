@@ -1,11 +1,15 @@
 """Psychiatrists' presence, agreed by every server process through the database.
 
-A psychiatrist is present while one of their signaling sockets (the dashboard) is open. Each
-such socket has a row (``presence``), written by the process that holds the socket: inserted
-on connect, deleted on disconnect, and touched every few seconds with the visit room the socket
-is in (a socket in a room means a call: busy). A process that dies stops touching its rows;
-anyone reading ignores rows older than ``stale_after`` and, later, deletes them. So any process
-can answer "who is online, who is in a call" for sockets held by every other process.
+A psychiatrist is present while one of their signaling sockets that can ring them is open: the
+on-call dashboard (or a consult page), which says so with ``curbside:watch``. Their other
+sockets (the clinic board, a video visit) have no ring handler and must not make them look
+available. Each row (``presence``) is one socket, written by the process that holds it. A
+watching socket has a row from the watch until it disconnects; any other psychiatrist socket
+has one only while it is in a visit room, because a psychiatrist in a call is busy whichever
+page holds it. Rows are touched every few seconds with the room each socket is in (a room
+means busy). A process that dies stops touching its rows; anyone reading ignores rows older
+than ``stale_after`` and, later, deletes them. So any process can answer "who is online, who
+is in a call" for sockets held by every other process.
 
 Time is the service clock's, for writing and for reading alike, so tests move it at will.
 """
@@ -52,73 +56,109 @@ class PresenceStore:
         self.stale_after = stale_after
         # This server process (one per app): its rows are the ones it touches.
         self.node = node or uuid.uuid4().hex[:16]
-        self._rooms: dict[str, int | None] = {}  # the visit id last written for each socket
-        self._users: dict[str, int] = {}  # whose each tracked socket is
+        self._users: dict[str, int] = {}  # this process's psychiatrist sockets: whose
+        self._watching: set[str] = set()  # those that can ring (curbside:watch)
+        self._rooms: dict[str, int | None] = {}  # sockets with a row: the visit id written
 
-    async def connected(self, socket_id: str, user_id: int) -> None:
-        async with self._db.begin() as db:
-            db.add(self._row(socket_id, user_id, self._clock()))
-        self._rooms[socket_id] = None
+    def connected(self, socket_id: str, user_id: int) -> None:
+        """A psychiatrist's socket opened: known, but it rings nobody until it watches."""
         self._users[socket_id] = user_id
 
-    async def disconnected(self, socket_id: str) -> None:
-        self._rooms.pop(socket_id, None)
+    async def watch(self, socket_id: str, user_id: int) -> None:
+        """The socket can ring its psychiatrist: they are present from now. Idempotent."""
+        self._users[socket_id] = user_id
+        self._watching.add(socket_id)
+        if socket_id in self._rooms:
+            return
+        async with self._db.begin() as db:
+            db.add(self._row(socket_id, user_id, None, self._clock()))
+        self._rooms[socket_id] = None
+
+    async def disconnected(self, socket_id: str) -> bool:
+        """Forget the socket; True if it had a row (its psychiatrist may now be offline)."""
         self._users.pop(socket_id, None)
+        self._watching.discard(socket_id)
+        if socket_id not in self._rooms:
+            return False
+        del self._rooms[socket_id]
         async with self._db.begin() as db:
             await db.execute(
                 delete(PresenceRow).where(
                     PresenceRow.node == self.node, PresenceRow.socket_id == socket_id
                 )
             )
+        return True
 
-    async def touch(self, rooms: Mapping[str, int | None]) -> None:
+    async def touch(self, rooms: Mapping[str, int | None]) -> set[int]:
         """Mark every row of this process as seen now, with each socket's current room
-        (``rooms``: socket id -> visit id, for this process's tracked sockets)."""
+        (``rooms``: socket id -> visit id, for this process's psychiatrist sockets). A socket
+        that does not watch gets a row on entering a room and loses it on leaving. Returns
+        whose rows went that way (their psychiatrist may now be offline)."""
         now = self._clock()
+        current = {sid: rooms.get(sid, self._rooms.get(sid)) for sid in self._users}
+        keep = {
+            sid
+            for sid, visit_id in current.items()
+            if sid in self._watching or visit_id is not None
+        }
+        gone = [sid for sid in self._rooms if sid not in keep]
         changed = {
-            sid: visit_id
-            for sid, visit_id in rooms.items()
-            if sid in self._rooms and self._rooms[sid] != visit_id
+            sid: current[sid]
+            for sid in keep
+            if sid in self._rooms and self._rooms[sid] != current[sid]
         }
         async with self._db.begin() as db:
+            if gone:
+                await db.execute(
+                    delete(PresenceRow).where(
+                        PresenceRow.node == self.node, PresenceRow.socket_id.in_(gone)
+                    )
+                )
             touched = await db.execute(
                 update(PresenceRow)
                 .where(PresenceRow.node == self.node)
                 .values(last_seen_at=now)
                 .returning(PresenceRow.socket_id)
             )
-            # A row purged while this process could not touch it (a long pause) comes back.
+            # New rows (a socket entering a room), and rows purged while this process could
+            # not touch them (a long pause), which come back.
             seen = set(touched.scalars())
-            db.add_all(
-                self._row(sid, user_id, now)
-                for sid, user_id in self._users.items()
-                if sid not in seen
-            )
+            db.add_all(self._row(sid, self._users[sid], current[sid], now) for sid in keep - seen)
             for sid, visit_id in changed.items():
-                await db.execute(
-                    update(PresenceRow)
-                    .where(PresenceRow.node == self.node, PresenceRow.socket_id == sid)
-                    .values(visit_id=visit_id)
-                )
+                if sid in seen:
+                    await db.execute(
+                        update(PresenceRow)
+                        .where(PresenceRow.node == self.node, PresenceRow.socket_id == sid)
+                        .values(visit_id=visit_id)
+                    )
             # Anyone's long-dead rows go; a row is ignored long before this.
             await db.execute(
                 delete(PresenceRow).where(
                     PresenceRow.last_seen_at < now - self.stale_after * PURGE_FACTOR
                 )
             )
-        self._rooms.update(changed)
+        lost = {self._users[sid] for sid in gone if sid in self._users}
+        self._rooms = {sid: current[sid] for sid in keep}
+        return lost
 
-    def _row(self, socket_id: str, user_id: int, now: datetime) -> PresenceRow:
+    def _row(
+        self, socket_id: str, user_id: int, visit_id: int | None, now: datetime
+    ) -> PresenceRow:
         return PresenceRow(
             user_id=user_id,
             node=self.node,
             socket_id=socket_id,
-            visit_id=self._rooms.get(socket_id),
+            visit_id=visit_id,
             connected_at=now,
             last_seen_at=now,
         )
 
+    def knows(self, socket_id: str) -> bool:
+        """A psychiatrist's socket on this process (watching or not)."""
+        return socket_id in self._users
+
     def tracks(self, socket_id: str) -> bool:
+        """The socket has a presence row."""
         return socket_id in self._rooms
 
     async def live(self, user_ids: Iterable[int] | None = None) -> dict[int, Live]:

@@ -80,6 +80,10 @@ class Dashboard:
     def rung_for(self, request_id: int) -> bool:
         return any(d["request"]["id"] == request_id for d in self.events[ev.CURBSIDE_RING])
 
+    async def watch(self) -> dict[str, Any]:
+        """Say this socket rings its psychiatrist, as the dashboard page does on every connect."""
+        return await self.probe.request(ev.CURBSIDE_WATCH)
+
     async def send(self, event: str, request_id: int) -> dict[str, Any]:
         return await self.probe.request(event, {"request_id": request_id})
 
@@ -119,11 +123,15 @@ class Curbside:
         await ok_json(await self.clinic.admin.post("/api/v1/curbside/shifts", json=shift), 201)
         return persona
 
-    async def dashboard(self, persona: Persona) -> Dashboard:
+    async def dashboard(self, persona: Persona, *, watch: bool | None = None) -> Dashboard:
+        """A signed-in socket; a psychiatrist's watches (it is their on-call dashboard), the
+        PCP's does not unless ``watch`` says so. ``watch=False``: another page, a visit's."""
         probe = ProbeClient(self.base, session_cookie(persona))
         dashboard = Dashboard(persona, probe)
         self.dashboards.append(dashboard)
         await probe.connect()
+        if watch if watch is not None else persona is not self.clinic.pcp:
+            await dashboard.watch()
         return dashboard
 
     async def post_request(self, by: Persona | None = None, **fields: Any) -> ClientResponse:

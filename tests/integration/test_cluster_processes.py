@@ -216,6 +216,7 @@ async def test_a_request_on_one_node_rings_the_other_and_one_accept_wins(
     on_node1 = Dashboard(baker, cluster.probe(node1, session_cookie(baker)))
     for dashboard in (on_node2, on_node1):
         await dashboard.probe.connect()
+        await dashboard.watch()
 
     asked = await ok_json(
         await pcp.post(

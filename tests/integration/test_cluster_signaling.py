@@ -294,7 +294,8 @@ async def test_a_node_restarted_under_its_id_cleans_up_after_its_earlier_life(
         visit = await a_visit(cluster, holders)
         _, clinician = await admitted_call(cluster, visit, holders, a, b)
         psychiatrist = await cluster.sign_in(Role.PSYCHIATRIST, "dr.online")
-        await cluster.probe(a, session_cookie(psychiatrist))  # a dashboard: a presence row
+        dashboard = await cluster.probe(a, session_cookie(psychiatrist))
+        await dashboard.request(ev.CURBSIDE_WATCH)  # an on-call dashboard: a presence row
         presence = b.app[SERVICES].curbside.oncall.presence
         assert psychiatrist.user_id in await presence.live([psychiatrist.user_id])
 

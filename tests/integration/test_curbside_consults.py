@@ -262,7 +262,8 @@ async def test_on_call_roster_shows_presence(cb: Curbside) -> None:
         ("Dr.Ahmed", "primary", "offline"),
         ("Dr.Baker", "backup", "available"),
     ]
-    # In a visit's room: busy, from this process's next presence heartbeat.
+    # In a visit's room, from any page (here a visit page's socket, which does not watch): busy,
+    # from this process's next presence heartbeat.
     await ok_json(
         await cb.clinic.psychiatrist.post(
             f"/api/v1/patients/{cb.clinic.patient_id}/care-team",
@@ -271,10 +272,43 @@ async def test_on_call_roster_shows_presence(cb: Curbside) -> None:
         201,
     )
     visit = await cb.clinic.schedule(clinicians=[online.persona.user_id])
-    await online.probe.join(visit["visit"]["id"])
+    visit_page = await cb.dashboard(online.persona, watch=False)
+    await visit_page.probe.join(visit["visit"]["id"])
     await cb.client.app[CURBSIDE_SCHEDULER].beat()
     roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
     assert roster["on_call"][1]["presence"] == "busy"
+    rid = (await cb.ask())["id"]  # nobody available on the primary tier, and Dr. Baker is busy
+    await visit_page.probe.request(ev.ROOM_LEAVE)
+    await cb.client.app[CURBSIDE_SCHEDULER].beat()
+    roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
+    assert roster["on_call"][1]["presence"] == "available"
+    assert not online.rung_for(rid)
+
+
+async def test_only_a_page_that_watches_makes_a_psychiatrist_available(cb: Curbside) -> None:
+    # The clinic board and a visit page hold /rtc sockets too, but have no ring handler: a
+    # psychiatrist with only those open must not be rung (nobody would hear it).
+    other_page = await cb.dashboard(await cb.psychiatrist("dr.ahmed"), watch=False)
+    first = (await cb.ask())["id"]
+    assert (await cb.get(first))["status"] == "queued_written"  # nobody to ring: in the queue
+    roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
+    assert [m["presence"] for m in roster["on_call"]] == ["offline"]
+    await cb.client.app[CURBSIDE_SCHEDULER].beat()  # a heartbeat does not make it count either
+    roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
+    assert [m["presence"] for m in roster["on_call"]] == ["offline"]
+
+    dashboard = await cb.dashboard(other_page.persona)
+    assert await dashboard.watch() == {"ok": True}  # idempotent: the page re-sends it freely
+    roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
+    assert [m["presence"] for m in roster["on_call"]] == ["available"]
+    second = (await cb.ask())["id"]
+    await dashboard.ring(second)
+
+    # The dashboard closes: offline again, however many other pages stay open.
+    await dashboard.probe.close()
+    roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
+    assert [m["presence"] for m in roster["on_call"]] == ["offline"]
+    assert (await cb.get(second))["status"] == "queued_written"
 
 
 async def test_written_consult_is_answered_then_acknowledged(cb: Curbside) -> None:
@@ -326,6 +360,9 @@ async def test_authorisation_is_checked_on_every_step(cb: Curbside) -> None:
     with pytest.raises(ProbeError) as pcp_accepts:
         await pcp.send(ev.CURBSIDE_ACCEPT, rid)
     assert pcp_accepts.value.code == "role_forbidden"
+    with pytest.raises(ProbeError) as pcp_watches:
+        await pcp.watch()
+    assert pcp_watches.value.code == "forbidden"
     with pytest.raises(ProbeError) as not_rung:
         await off_call.send(ev.CURBSIDE_ACCEPT, rid)
     assert not_rung.value.code == "not_rung"

@@ -85,8 +85,8 @@ async def test_two_processes_accepting_at_once_give_one_winner(
     c = await clinic(a, clock, cs.Tier.PRIMARY, cs.Tier.PRIMARY)
     p1, p2 = c.on_call
     # Each psychiatrist's dashboard is on a different process; each process sees both.
-    await a.curbside.oncall.presence.connected("socket-on-a", p1.user_id)
-    await b.curbside.oncall.presence.connected("socket-on-b", p2.user_id)
+    await a.curbside.oncall.presence.watch("socket-on-a", p1.user_id)
+    await b.curbside.oncall.presence.watch("socket-on-b", p2.user_id)
     for svc in (a, b):
         roster = await svc.curbside.oncall.roster()
         assert {(m.psychiatrist_id, m.presence) for m in roster} == {
@@ -131,7 +131,7 @@ async def test_a_request_ticked_by_two_processes_escalates_once(
     c = await clinic(a, clock, cs.Tier.PRIMARY, cs.Tier.BACKUP)
     primary, backup = c.on_call
     for who in c.on_call:
-        await b.curbside.oncall.presence.connected(f"socket-{who.user_id}", who.user_id)
+        await b.curbside.oncall.presence.watch(f"socket-{who.user_id}", who.user_id)
     rid = await a.curbside.open(c.asker, c.patient_id, _consult(cs.Mode.CALL_NOW))
     clock.advance(40)
     await b.curbside.oncall.presence.touch({})  # process b's heartbeat keeps its sockets fresh
@@ -155,7 +155,7 @@ async def test_presence_goes_stale_when_its_process_stops_touching_it(
         (member,) = await b.curbside.oncall.roster()
         return member.presence
 
-    await presence_a.connected("socket-on-a", psychiatrist.user_id)
+    await presence_a.watch("socket-on-a", psychiatrist.user_id)
     assert await seen_by_b() is cs.Presence.AVAILABLE
     clock.advance(31)  # process a stopped touching its rows (it died, or hung)
     assert await seen_by_b() is cs.Presence.OFFLINE

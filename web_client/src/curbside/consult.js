@@ -58,7 +58,8 @@ export function consultPage(ctx, id) {
   let polling = false;
   const notePlaceholder = h("section", { class: "card section" }, h("h2", { class: "section__title", text: "Curbside recommendation" }), h("p", { class: "muted", text: "The note opens here as soon as the call connects." }));
 
-  const socket = new CurbsideSocket(ctx.signal);
+  // A psychiatrist's consult page rings them too (the notice below), so it watches.
+  const socket = new CurbsideSocket(ctx.signal, { watch: !pcp });
   socket.on("status", (event) => {
     if (!consult) return;
     const next = applyStatus(consult, event);
@@ -68,7 +69,7 @@ export function consultPage(ctx, id) {
   });
   socket.on("connected", (event) => event.request_id === id && reload());
   socket.on("stop", (event) => event.request_id === id && reload());
-  // This page's connection keeps a psychiatrist present, so new requests may ring them here
+  // This page's connection watches, keeping a psychiatrist present, so new requests may ring them here
   // too (after the call, while they write): say so, and point to the dashboard that answers.
   if (!pcp) {
     const chime = new Chime();

@@ -28,7 +28,7 @@ const PRESENCE = /** @type {Record<string, {label: string, badge: string, text: 
 /** @param {PageContext} ctx */
 export function dashboardPage(ctx) {
   const me = /** @type {import('../session.js').User} */ (ctx.session.user);
-  const socket = new CurbsideSocket(ctx.signal);
+  const socket = new CurbsideSocket(ctx.signal, { watch: true });
   const chime = new Chime();
   ctx.signal.addEventListener("abort", () => {
     chime.close();

@@ -1,6 +1,7 @@
 // The curbside pages' own signaling connection (`/rtc`, authenticated by the session cookie).
-// For a psychiatrist, this open connection *is* their presence: while a dashboard holds it they
-// are available to be rung (busy while a socket of theirs is in a call). The server sends the
+// For a psychiatrist, a connection that watches (`curbside:watch`, sent on every connect) *is*
+// their presence: while a page that rings them holds it they are available (busy while a socket
+// of theirs is in a call). Their other pages' sockets never make them available. The server sends the
 // curbside events to every socket of the users concerned, so this one hears about requests
 // even while the call itself runs on the Call's socket.
 
@@ -26,14 +27,20 @@ const SERVER_EVENTS = /** @type {const} */ ([
   ["connected", ev.CURBSIDE_CONNECTED],
 ]);
 
+const WATCH_RETRY_MS = 2000;
+
 export class CurbsideSocket {
-  /** @param {AbortSignal} signal  the page's: the connection closes when it aborts */
-  constructor(signal) {
+  /**
+   * @param {AbortSignal} signal  the page's: the connection closes when it aborts
+   * @param {{watch?: boolean}} [options]  watch: this page rings the psychiatrist (it handles
+   *   `ring` with a sound and a visible alert), so its connection makes them present
+   */
+  constructor(signal, { watch = false } = {}) {
     /** @type {{[K in keyof CurbsideEvents]?: Set<(detail: CurbsideEvents[K]) => void>}} */
     this.listeners = {};
     this.online = false;
     this.socket = new RtcSocket({
-      onConnect: () => this.setOnline(true),
+      onConnect: () => (watch ? this.watch() : this.setOnline(true)),
       onDisconnect: () => this.setOnline(false),
       onRefused: (error) => this.emit("refused", error),
     });
@@ -62,6 +69,20 @@ export class CurbsideSocket {
    */
   emit(type, detail) {
     for (const listener of this.listeners[type] ?? []) listener(detail);
+  }
+
+  /** Tell the server this connection rings us; online (present) once it agrees. */
+  async watch() {
+    try {
+      await this.socket.request(ev.CURBSIDE_WATCH);
+      if (this.socket.connected) this.setOnline(true);
+    } catch (error) {
+      const code = /** @type {{code?: string}} */ (error).code;
+      // Lost meanwhile: the next connect watches again. No answer: ask again while connected.
+      if (code === "offline" || this.socket.closed) return;
+      if (code === "timeout") window.setTimeout(() => this.socket.connected && this.watch(), WATCH_RETRY_MS);
+      else this.emit("refused", /** @type {import('../rtc/socket.js').SignalError} */ (error));
+    }
   }
 
   /** @param {boolean} online */

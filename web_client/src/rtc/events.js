@@ -14,6 +14,9 @@ export const LOBBY_DENY = "lobby:deny"; //     LobbyDeny {participant_id, reason
 export const LOBBY_RETURN = "lobby:return"; // LobbyTarget {participant_id}
 export const VISIT_END = "visit:end"; //       Empty
 // Curbside consults (signaling/curbside_events.py): CurbsideTarget {request_id}
+// A page that rings the psychiatrist (dashboard, consult page) says so, after every connect:
+// only such a connection makes them available. Empty
+export const CURBSIDE_WATCH = "curbside:watch";
 export const CURBSIDE_ACCEPT = "curbside:accept"; //   ack {request_id, visit_id}
 export const CURBSIDE_DECLINE = "curbside:decline";
 export const CURBSIDE_CANCEL = "curbside:cancel"; //   the requesting PCP
