@@ -387,11 +387,21 @@ class _MappingEnvSource(EnvSettingsSource):
         return {key.lower(): value for key, value in self._mapping.items()}
 
 
+def _is_setting(env_name: str) -> bool:
+    """A setting whose own name ends in ``_file`` (``outbox.smtp_password_file``) is set by
+    its variable directly, not read from the file it names."""
+    section, _, field = env_name[len(ENV_PREFIX) :].lower().partition(ENV_NESTING)
+    model = Settings.model_fields.get(section)
+    if model is None or not isinstance(model.annotation, type):
+        return False
+    return issubclass(model.annotation, BaseModel) and field in model.annotation.model_fields
+
+
 def _with_file_secrets(env: dict[str, str]) -> dict[str, str]:
     """``LIAISON_X_FILE=/path`` stands for ``LIAISON_X=<contents of /path>``."""
     resolved = dict(env)
     for name, path in env.items():
-        if name.startswith(ENV_PREFIX) and name.endswith("_FILE"):
+        if name.startswith(ENV_PREFIX) and name.endswith("_FILE") and not _is_setting(name):
             try:
                 resolved[name[: -len("_FILE")]] = Path(path).read_text().strip()
             except OSError as exc:

@@ -52,6 +52,14 @@ def test_it_names_the_bad_setting_and_its_environment_variable() -> None:
     assert "LIAISON_SERVER__PORT" in str(error.value)
 
 
+def test_a_setting_whose_name_ends_in_file_is_set_by_its_own_variable(tmp_path: Path) -> None:
+    # outbox.smtp_password_file names the file itself: its variable is not a "_FILE" secret.
+    password = tmp_path / "smtp-password"
+    password.write_text("not read at start")
+    settings = load_settings(environ={"LIAISON_OUTBOX__SMTP_PASSWORD_FILE": str(password)})
+    assert settings.outbox.smtp_password_file == password
+
+
 def test_it_refuses_an_unknown_setting_in_a_file(tmp_path: Path) -> None:
     config = write(tmp_path / "site.toml", "[server]\nprot = 9000\n")
     with pytest.raises(ConfigError, match=r"server\.prot .*unknown setting"):
