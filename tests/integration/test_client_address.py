@@ -156,6 +156,7 @@ async def test_socket_events_are_audited_at_the_socket_clients_address(
             socketio_path="/socket.io",
             wait_timeout=10,
         )
+        assert (await on_call.watch())["ok"]  # the on-call dashboard: rung from now on
         rid = (await cb.ask())["id"]
         await on_call.ring(rid)
         assert (await on_call.send(ev.CURBSIDE_ACCEPT, rid))["ok"]
