@@ -234,7 +234,9 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     admin.set_default_timeout(PAGE_TIMEOUT_MS)
     await sign_in_browser(admin, live_app, "admin")
     await admin.goto(str(live_app.make_url("/admin")))
-    await admin.get_by_role("link", name="Curbside consults: on-call rota, metrics and licence rule").click()
+    await admin.get_by_role(
+        "link", name="Curbside consults: on-call rota, metrics and licence rule"
+    ).click()
     figures = admin.get_by_role("region", name="Figures")
     await expect(figures.locator(".curbside__figure").first).to_contain_text("Requests1")
     await expect(figures.get_by_role("table")).to_contain_text("Written answer, routine")
