@@ -3,7 +3,7 @@
 // is now, and the patient's consent. Submitting opens the request's own page, which follows it live.
 
 import { h, replaceChildren, uid } from "../dom.js";
-import { field, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
+import { field, fieldError, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { US_STATES } from "../visit/us-states.js";
 
@@ -40,6 +40,7 @@ export function askPage(ctx) {
   const question = h("textarea", { id: questionId, name: "question", class: "input note-editor__text", rows: "5", maxlength: String(QUESTION_MAX), "aria-describedby": `${questionId}-hint ${questionId}-error`, "aria-required": "true" });
   const questionError = h("p", { id: `${questionId}-error`, class: "field__error", hidden: true });
   const questionField = h("div", { class: "field" }, h("label", { class: "field__label", for: questionId, text: "Your question" }), h("p", { id: `${questionId}-hint`, class: "field__hint", text: "What you want to know. The patient's problems, medications and latest PHQ-9 and GAD-7 go with it." }), questionError, question);
+  const setQuestionError = fieldError(questionField, question, questionError);
 
   const urgency = radios("urgency", "Urgency", [
     { value: "routine", label: "Routine", hint: "no rush; answered within the routine target" },
@@ -77,10 +78,7 @@ export function askPage(ctx) {
     const chosen = patient.input.value;
     patient.setError(chosen ? null : "Choose the patient, or “A new patient…”.");
     const text = question.value.trim();
-    questionError.textContent = text ? "" : "Write your question.";
-    questionError.hidden = Boolean(text);
-    if (text) question.removeAttribute("aria-invalid");
-    else question.setAttribute("aria-invalid", "true");
+    setQuestionError(text ? null : "Write your question.");
     const fresh = chosen === NEW_PATIENT ? newPatient.read() : null;
     if (!chosen || !text || (chosen === NEW_PATIENT && !fresh)) {
       if (!focusFirstInvalid([patient, ...newPatient.fields])) question.focus();
