@@ -29,9 +29,9 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -126,9 +126,7 @@ class NodeRegistry:
         async with self._db() as db:
             rows = await db.execute(
                 select(ClusterNode.instance, ClusterNode.claims).where(
-                    ClusterNode.heartbeat_at < cutoff,
-                    ClusterNode.instance != self.instance,
-                    or_(ClusterNode.swept_at.is_(None), ClusterNode.swept_at < cutoff),
+                    ClusterNode.instance != self.instance, *_unswept_silence(cutoff)
                 )
             )
             return [Dead(instance, claims) for instance, claims in rows.all()]
@@ -145,10 +143,7 @@ class NodeRegistry:
         )
         if not force:
             # Re-checked in the same statement: it may have beaten since it was read.
-            stmt = stmt.where(
-                ClusterNode.heartbeat_at < cutoff,
-                or_(ClusterNode.swept_at.is_(None), ClusterNode.swept_at < cutoff),
-            )
+            stmt = stmt.where(*_unswept_silence(cutoff))
         async with self._db.begin() as db:
             done = await db.execute(
                 stmt.values(swept_by=self.instance, swept_at=now, claims=dead.claims + 1)
@@ -195,6 +190,16 @@ class NodeRegistry:
             )
             await db.execute(delete(PresenceRow).where(PresenceRow.node == instance))
         return users
+
+
+def _unswept_silence(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Silent since before ``cutoff``, and nobody's sweep of it is under way (or a sweeper
+    that died at it has not finished since ``cutoff``): one condition for finding the dead
+    and for claiming one."""
+    return (
+        ClusterNode.heartbeat_at < cutoff,
+        or_(ClusterNode.swept_at.is_(None), ClusterNode.swept_at < cutoff),
+    )
 
 
 def _like_escape(text: str) -> str:

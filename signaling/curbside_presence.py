@@ -157,10 +157,6 @@ class PresenceStore:
         """A psychiatrist's socket on this process (watching or not)."""
         return socket_id in self._users
 
-    def tracks(self, socket_id: str) -> bool:
-        """The socket has a presence row."""
-        return socket_id in self._rooms
-
     async def live(self, user_ids: Iterable[int] | None = None) -> dict[int, Live]:
         """Users with a fresh row, on any process."""
         async with self._db() as db:

@@ -136,7 +136,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.drop_connection(state.visit_id, sid)
         await _run_hooks(self.disconnect_hooks, sid, state.identity)
 
-    async def drop_connection(self, visit_id: int, sid: str) -> bool:
+    async def drop_connection(self, visit_id: int, sid: str) -> None:
         """Tell the room a socket of this process is gone; on failure, keep it for a retry
         rather than leave a ghost in the call."""
         try:
@@ -146,9 +146,8 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("room disconnect failed; will retry", extra={"visit_id": visit_id})
             self.pending_disconnects[sid] = visit_id
-            return False
+            return
         self.pending_disconnects.pop(sid, None)
-        return True
 
     async def retry_disconnects(self) -> None:
         for sid, visit_id in list(self.pending_disconnects.items()):

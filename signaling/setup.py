@@ -173,8 +173,7 @@ def attach_signaling(app: web.Application) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for sid in list(namespace.sockets):
-            await sio.disconnect(sid, namespace="/rtc")
+        await namespace.close_all()
         await namespace.retry_disconnects()
         if not namespace.pending_disconnects:
             # Every seat was given up; otherwise the row stays, and another node sweeps it.
