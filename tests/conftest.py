@@ -387,6 +387,33 @@ async def app_client(make_app: AppFactory) -> TestClient[web.Request, web.Applic
 SignIn = Callable[..., Awaitable[Persona]]
 
 
+async def sign_in_at(base_url: str, username: str, user_id: int) -> Persona:
+    """A persona signed in on the server at ``base_url``, with a cookie jar of its own (the
+    caller closes ``persona.http``)."""
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    response = await http.post(
+        base_url + "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+    )
+    assert response.status == 200, await response.text()
+    return Persona(http, base_url, user_id, username, (await response.json())["csrf_token"])
+
+
+async def sign_in_on(
+    client: TestClient[web.Request, web.Application],
+    role: Role = Role.PSYCHIATRIST,
+    username: str | None = None,
+) -> Persona:
+    """Create a user of the given role (once) and sign them in on ``client``'s app (the caller
+    closes ``persona.http``)."""
+    username = username or f"{role.value.replace('_', '-')}-1"
+    svc = client.app[SERVICES]
+    async with svc.db() as db:
+        user = await svc.users.by_username(db, username)
+    if user is None:
+        user = await svc.users.create(username, username.title(), role, PASSWORD)
+    return await sign_in_at(str(client.make_url("")).rstrip("/"), username, user.id)
+
+
 @pytest.fixture
 async def sign_in(app_client: TestClient[web.Request, web.Application]) -> AsyncIterator[SignIn]:
     """Create a user of the given role (once) and sign them in with a cookie jar of their own."""
@@ -397,22 +424,9 @@ async def sign_in(app_client: TestClient[web.Request, web.Application]) -> Async
         username: str | None = None,
         client: TestClient[web.Request, web.Application] | None = None,
     ) -> Persona:
-        base = client or app_client
-        username = username or f"{role.value.replace('_', '-')}-1"
-        svc = base.app[SERVICES]
-        async with svc.db() as db:
-            user = await svc.users.by_username(db, username)
-        if user is None:
-            user = await svc.users.create(username, username.title(), role, PASSWORD)
-        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(http)
-        base_url = str(base.make_url("")).rstrip("/")
-        response = await http.post(
-            base_url + "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status == 200, await response.text()
-        body = await response.json()
-        return Persona(http, base_url, user.id, username, body["csrf_token"])
+        persona = await sign_in_on(client or app_client, role, username)
+        sessions.append(persona.http)
+        return persona
 
     yield factory
     for http in sessions:

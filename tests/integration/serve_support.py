@@ -14,7 +14,7 @@ import aiohttp
 from yarl import URL
 
 from server.settings import PROJECT_ROOT, Settings
-from tests.conftest import PASSWORD, Persona, free_port
+from tests.conftest import PASSWORD, free_port
 
 READY_TIMEOUT_S = 60.0
 
@@ -103,17 +103,6 @@ class ServeProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-async def sign_in_at(base_url: str, username: str, user_id: int) -> Persona:
-    """A persona signed in on one server process, with a cookie jar of its own (the caller
-    closes ``persona.http``)."""
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    response = await http.post(
-        base_url + "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
-    )
-    assert response.status == 200, await response.text()
-    return Persona(http, base_url, user_id, username, (await response.json())["csrf_token"])
 
 
 async def signed_in_cookie(base_url: str, username: str, cookie_name: str) -> str:

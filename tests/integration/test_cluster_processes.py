@@ -26,9 +26,16 @@ from server.state import open_services
 from signaling import curbside as cs
 from signaling import events as ev
 from signaling.probe import ProbeClient, ProbeError
-from tests.conftest import PASSWORD, Persona, make_settings, postgres_admin_url, redis_url
+from tests.conftest import (
+    PASSWORD,
+    Persona,
+    make_settings,
+    postgres_admin_url,
+    redis_url,
+    sign_in_at,
+)
 from tests.integration.curbside_support import QUESTION, Dashboard, session_cookie
-from tests.integration.serve_support import ServeProcess, sign_in_at
+from tests.integration.serve_support import ServeProcess
 from tests.integration.test_audit import fresh_postgres
 from tests.integration.visit_support import Holder, ok_json
 

@@ -27,7 +27,6 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
-from yarl import URL
 
 from server.app import create_app
 from server.auth.roles import Role
@@ -39,14 +38,15 @@ from signaling import events as ev
 from signaling.probe import ProbeClient
 from signaling.setup import CLUSTER, RTC
 from tests.conftest import (
-    PASSWORD,
     Persona,
     free_port,
     make_settings,
     migrate,
     postgres_admin_url,
     redis_url,
+    sign_in_on,
 )
+from tests.integration.curbside_support import session_cookie
 from tests.integration.test_audit import fresh_postgres
 from tests.integration.visit_support import (
     Client,
@@ -94,24 +94,15 @@ class Cluster:
         return client
 
     async def sign_in(
-        self, role: Role = Role.PSYCHIATRIST, username: str | None = None, client: Any = None
+        self,
+        role: Role = Role.PSYCHIATRIST,
+        username: str | None = None,
+        client: Client | None = None,
     ) -> Persona:
         """As conftest's `sign_in`, through the first node; the session holds on every node."""
-        base = client or self.nodes[0]
-        username = username or f"{role.value.replace('_', '-')}-1"
-        svc = base.app[SERVICES]
-        async with svc.db() as db:
-            user = await svc.users.by_username(db, username)
-        if user is None:
-            user = await svc.users.create(username, username.title(), role, PASSWORD)
-        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.sessions.append(http)
-        base_url = str(base.make_url("")).rstrip("/")
-        login = await http.post(
-            base_url + "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        body = await ok_json(login)
-        return Persona(http, base_url, user.id, username, body["csrf_token"])
+        persona = await sign_in_on(client or self.nodes[0], role, username)
+        self.sessions.append(persona.http)
+        return persona
 
     async def probe(self, node: Client, cookies: dict[str, str]) -> ProbeClient:
         client = ProbeClient(str(node.make_url("")), cookies)
@@ -122,11 +113,6 @@ class Cluster:
 
 def base_url(node: Client) -> str:
     return str(node.make_url("")).rstrip("/")
-
-
-def session_cookie(persona: Persona) -> dict[str, str]:
-    jar = persona.http.cookie_jar.filter_cookies(URL(persona.base_url))
-    return {"liaison_session": jar["liaison_session"].value}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
