@@ -30,6 +30,7 @@ from server.db.models import (
     User,
     Visit,
 )
+from server.outbox import outbox_folder
 from server.record.chart import ConditionFields, MedicationFields
 from server.record.entries import CodeSystem
 from server.record.patients import NewPatient, TeamRole
@@ -293,9 +294,7 @@ async def seed_demo(settings: Settings) -> str:
         await seed_written(svc, users, patients)
         clinic_lines = await seed_clinic(svc, users, patients)
     url = settings.server.public_url
-    outbox = settings.outbox.folder
-    if not outbox.is_absolute():
-        outbox = settings.paths.var_dir / outbox
+    outbox = outbox_folder(settings.outbox, settings.paths.var_dir)
     lines = [
         "",
         f"Liaison demo at {url}/login",
@@ -555,8 +554,10 @@ async def seed_written(
 
 
 def _next_quarter_hour(at: datetime) -> datetime:
-    at = at.replace(second=0, microsecond=0)
-    return at + timedelta(minutes=-at.minute % 15)
+    """The first quarter hour not before ``at`` (08:30:44 gives 08:45: a first slot already
+    begun would be skipped as past)."""
+    floor = at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+    return floor if floor >= at else floor + timedelta(minutes=15)
 
 
 async def seed_clinic(

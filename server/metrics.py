@@ -29,7 +29,6 @@ should still keep /metrics to itself (config/nginx.example.conf).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -46,8 +45,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server import forwarded
 from server.db.models import Visit
-from server.forwarded import Network, client_address, in_networks, unmapped
+from server.forwarded import Network, client_address, in_networks, parse_address
 from server.http import Handler
 from server.settings import ConfigError
 from server.state import SERVICES, SETTINGS
@@ -131,13 +131,8 @@ class Metrics:
 
     def allows(self, address: str | None) -> bool:
         """Whether a client address may scrape."""
-        if not address:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return in_networks(unmapped(ip), self.allowed_networks)
+        ip = parse_address(address) if address else None
+        return ip is not None and in_networks(ip, self.allowed_networks)
 
     def observe_http(
         self, request: web.Request, response: web.StreamResponse, seconds: float
@@ -217,17 +212,14 @@ async def count_rooms(db: async_sessionmaker[AsyncSession]) -> tuple[int, Tally[
     return occupied, waiting
 
 
-def parse_networks(cidrs: Iterable[str]) -> list[Network]:
-    networks = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr))
-        except ValueError as exc:
-            raise ConfigError(
-                "invalid configuration:\n  metrics.allowed_networks "
-                f"(env LIAISON_METRICS__ALLOWED_NETWORKS): {exc}"
-            ) from None
-    return networks
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    try:
+        return forwarded.parse_networks(cidrs)
+    except ValueError as exc:
+        raise ConfigError(
+            "invalid configuration:\n  metrics.allowed_networks "
+            f"(env LIAISON_METRICS__ALLOWED_NETWORKS): {exc}"
+        ) from None
 
 
 def attach_metrics(app: web.Application) -> None:

@@ -137,11 +137,15 @@ class SmtpSender:
             smtp.send_message(msg)
 
 
+def outbox_folder(settings: OutboxSettings, var_dir: Path) -> Path:
+    """Where the folder sender writes (a relative ``outbox.folder`` is under the var dir)."""
+    return settings.folder if settings.folder.is_absolute() else var_dir / settings.folder
+
+
 def sender_for(settings: OutboxSettings, var_dir: Path) -> Sender:
     if settings.mode == "smtp":
         return SmtpSender(settings)
-    folder = settings.folder if settings.folder.is_absolute() else var_dir / settings.folder
-    return FolderSender(folder, settings.smtp_from)
+    return FolderSender(outbox_folder(settings, var_dir), settings.smtp_from)
 
 
 class DeliveryStatus(StrEnum):

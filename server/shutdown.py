@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +31,10 @@ class Draining:
     """Whether this process has begun shutting down (read by /readyz)."""
 
     def __init__(self) -> None:
-        self.since: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.since is not None
+        self.active = False
 
     def begin(self) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
+        self.active = True
 
 
 DRAINING = web.AppKey("draining", Draining)
