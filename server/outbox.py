@@ -38,10 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from server.clinics.kinds import OutboxKind
-from server.clinics.reminders import retry_due
+from server.clinics.reminders import retry_delay, retry_due
 from server.clock import Clock
 from server.db.models import OutboxMessage, Visit
 from server.settings import OutboxSettings
+from server.visits.rules import MAX_DURATION_MINUTES
 from server.visits.status import TERMINAL
 
 log = logging.getLogger("liaison.outbox")
@@ -265,7 +266,20 @@ class Outbox:
         holds a link its successor replaced."""
         now = self._clock()
         newer = aliased(OutboxMessage)
-        cutoff = now - retry_base
+        # The backoff is applied in the query itself (one cutoff per attempt count), and visits
+        # long over are left out: otherwise messages still waiting out their backoff, or for
+        # visits nobody closed, could fill the limit and hold back those that are due.
+        last = OutboxMessage.last_attempt_at
+        due_by_backoff = or_(
+            *(
+                and_(
+                    OutboxMessage.attempts == attempts,
+                    or_(last <= cutoff, and_(last.is_(None), OutboxMessage.created_at <= cutoff)),
+                )
+                for attempts in range(MAX_ATTEMPTS)
+                for cutoff in [now - retry_delay(attempts, retry_base)]
+            )
+        )
         async with self._db() as db:
             rows = (
                 await db.execute(
@@ -282,14 +296,9 @@ class Outbox:
                         OutboxMessage.sent_at.is_(None),
                         OutboxMessage.to_address.is_not(None),
                         OutboxMessage.attempts < MAX_ATTEMPTS,
-                        or_(
-                            OutboxMessage.last_attempt_at <= cutoff,
-                            and_(
-                                OutboxMessage.last_attempt_at.is_(None),
-                                OutboxMessage.created_at <= cutoff,
-                            ),
-                        ),
+                        due_by_backoff,
                         Visit.status.not_in([s.value for s in TERMINAL]),
+                        Visit.scheduled_start > now - timedelta(minutes=MAX_DURATION_MINUTES),
                         ~exists().where(
                             newer.visit_id == OutboxMessage.visit_id, newer.id > OutboxMessage.id
                         ),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.auth.roles import Role
 from server.clinics.kinds import OutboxKind
@@ -282,6 +282,26 @@ async def test_a_failed_delivery_is_retried_with_backoff_then_given_up(setup: Se
     resent = await setup.resend(booked["id"])
     assert resent["delivery"] == "sent"
     assert "/join#" not in (await setup.stored(resent["id"])).body
+
+
+async def test_messages_waiting_out_their_backoff_do_not_hold_back_one_that_is_due(
+    setup: Setup,
+) -> None:
+    break_folder(setup.outbox)
+    waiting = (await setup.book(0))["invitation"]
+    due = (await setup.book(1))["invitation"]
+    # The older message has failed twice: its next try is 2 x RETRY after its last one.
+    async with setup.svc.db.begin() as db:
+        await db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == waiting["id"])
+            .values(attempts=2, last_attempt_at=setup.clinic.clock.now)
+        )
+    setup.outbox.unlink()
+    setup.clinic.clock.advance(RETRY.total_seconds())
+    [retried] = await setup.svc.clinics.outbox.deliver_due(RETRY, limit=1)
+    assert retried.id == due["id"] and retried.sent_at is not None
+    assert (await setup.stored(waiting["id"])).sent_at is None
 
 
 async def test_a_retry_sends_only_the_newest_message_and_scrubs_its_link(setup: Setup) -> None:
