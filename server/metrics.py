@@ -51,7 +51,7 @@ from server.forwarded import Network, client_address, in_networks, parse_address
 from server.http import Handler
 from server.settings import ConfigError
 from server.state import SERVICES, SETTINGS
-from server.visits.status import VisitStatus
+from server.visits.status import OPEN_VALUES
 from signaling import curbside as cs
 from signaling import events as ev
 from signaling import rooms
@@ -64,7 +64,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNTIMED_ROUTES = frozenset({"/socket.io/"})
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 # Rooms that may have someone in them; a closed room has disconnected everyone.
-_OPEN = (VisitStatus.SCHEDULED.value, VisitStatus.WAITING.value, VisitStatus.IN_PROGRESS.value)
 _PRESENT = (rooms.Presence.WAITING, rooms.Presence.IN_CALL)
 _WAITING_KINDS = (rooms.Kind.PATIENT, rooms.Kind.GUEST)
 
@@ -198,7 +197,7 @@ async def count_rooms(db: async_sessionmaker[AsyncSession]) -> tuple[int, Tally[
         stored = (
             await session.scalars(
                 select(Visit.room_state).where(
-                    Visit.status.in_(_OPEN), Visit.room_state.is_not(None)
+                    Visit.status.in_(OPEN_VALUES), Visit.room_state.is_not(None)
                 )
             )
         ).all()

@@ -40,12 +40,11 @@ from server.db.models import ClusterNode, Visit
 from server.db.models import Presence as PresenceRow
 from server.periodic import every
 from server.settings import ClusterSettings
-from server.visits.status import VisitStatus
+from server.visits.status import OPEN_VALUES
 
 log = logging.getLogger("liaison.cluster")
 
 # Statuses whose room may still list connections (a clinician alone keeps it SCHEDULED).
-OPEN_ROOMS = (VisitStatus.SCHEDULED.value, VisitStatus.WAITING.value, VisitStatus.IN_PROGRESS.value)
 
 
 def node_name(settings: ClusterSettings) -> str:
@@ -171,7 +170,7 @@ class NodeRegistry:
         async with self._db() as db:
             rows = await db.execute(
                 select(Visit.id).where(
-                    Visit.status.in_(OPEN_ROOMS),
+                    Visit.status.in_(OPEN_VALUES),
                     Visit.room_state.is_not(None),
                     Visit.room_state.like(pattern, escape="\\"),
                 )

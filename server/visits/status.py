@@ -31,6 +31,8 @@ class VisitStatus(StrEnum):
 
 
 TERMINAL = frozenset({VisitStatus.COMPLETED, VisitStatus.NO_SHOW, VisitStatus.CANCELLED})
+# The statuses whose room may still hold someone, as stored values, for SQL `IN (...)`.
+OPEN_VALUES = tuple(s.value for s in VisitStatus if s not in TERMINAL)
 CANCELLABLE = frozenset({VisitStatus.SCHEDULED, VisitStatus.WAITING})
 NO_SHOW_FROM = frozenset({VisitStatus.SCHEDULED})
 
