@@ -63,7 +63,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A WebSocket request lasts as long as its socket: the socket metrics describe it instead.
 UNTIMED_ROUTES = frozenset({"/socket.io/"})
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-# Rooms that may have someone in them; a closed room has disconnected everyone.
+# Who counts as in a room (a closed room, OPEN_VALUES aside, has disconnected everyone).
 _PRESENT = (rooms.Presence.WAITING, rooms.Presence.IN_CALL)
 _WAITING_KINDS = (rooms.Kind.PATIENT, rooms.Kind.GUEST)
 
