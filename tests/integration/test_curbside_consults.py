@@ -301,11 +301,14 @@ async def test_only_a_page_that_watches_makes_a_psychiatrist_available(cb: Curbs
     assert await dashboard.watch() == {"ok": True}  # idempotent: the page re-sends it freely
     roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
     assert [m["presence"] for m in roster["on_call"]] == ["available"]
+    pcp = await cb.dashboard(cb.clinic.pcp)
     second = (await cb.ask())["id"]
     await dashboard.ring(second)
 
-    # The dashboard closes: offline again, however many other pages stay open.
+    # The dashboard closes: offline again, however many other pages stay open. The server
+    # handles the disconnect after the client has gone: the PCP's status event says when.
     await dashboard.probe.close()
+    await pcp.status(second, "queued_written")
     roster = await ok_json(await cb.clinic.pcp.get("/api/v1/curbside/on-call"))
     assert [m["presence"] for m in roster["on_call"]] == ["offline"]
     assert (await cb.get(second))["status"] == "queued_written"
