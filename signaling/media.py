@@ -1,8 +1,10 @@
 """Small aiortc pieces shared by the echo peer, ``liaison probe``, tests and benchmarks.
 
-* :func:`new_peer_connection`: an ``RTCPeerConnection`` whose ICE server list defaults to
+* :func:`new_peer_connection`: a :class:`PeerConnection` whose ICE server list defaults to
   *empty*. aiortc's own default asks a public STUN server, which on a closed network only
   delays candidate gathering; callers that need STUN or TURN pass the list explicitly.
+* :class:`PeerConnection`: an ``RTCPeerConnection`` that can be closed or abandoned at any
+  moment without leaking the UDP sockets of a candidate gathering still under way.
 * :class:`SyntheticVideoTrack`: 640x480 frames at a steady rate, drawn without numpy. Each
   frame carries its number in a coarse black-and-white band at the top (see
   :func:`read_frame_number`), which survives VP8/H.264 compression, so a receiver can tell
@@ -32,6 +34,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCSessionDescription,
 )
 from av import AudioFrame, VideoFrame
 
@@ -59,9 +62,38 @@ _BAR_STEP: Final = 8  # pixels the bar moves per frame, so motion is visible to 
 _SENT_HISTORY: Final = 512
 
 
-def new_peer_connection(ice_servers: Iterable[RTCIceServer] | None = None) -> RTCPeerConnection:
+class PeerConnection(RTCPeerConnection):
+    """An ``RTCPeerConnection`` whose candidate gathering is never cut short.
+
+    ``setLocalDescription`` gathers candidates: aioice opens a UDP socket per host address and
+    records them on its connection only once all are open. A gathering that is cancelled half
+    way, or that is still running when the connection is closed, leaves sockets that nothing
+    closes until the garbage collector finds them. So the gathering runs in a task of its own
+    that a cancelled caller does not cancel, and :meth:`close` waits for it first (host
+    candidates take milliseconds; with STUN or TURN, aioice bounds it at 5 s).
+    """
+
+    def __init__(self, configuration: RTCConfiguration | None = None) -> None:
+        super().__init__(configuration)
+        self._describing: set[asyncio.Task[None]] = set()
+
+    async def setLocalDescription(
+        self, sessionDescription: RTCSessionDescription | None = None
+    ) -> None:
+        step = asyncio.create_task(super().setLocalDescription(sessionDescription))
+        self._describing.add(step)
+        step.add_done_callback(self._describing.discard)
+        await asyncio.shield(step)
+
+    async def close(self) -> None:
+        if self._describing:
+            await asyncio.wait(self._describing)
+        await super().close()
+
+
+def new_peer_connection(ice_servers: Iterable[RTCIceServer] | None = None) -> PeerConnection:
     """A peer connection using exactly ``ice_servers`` (none by default: host candidates only)."""
-    return RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
+    return PeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
 
 
 async def wait_connected(pc: RTCPeerConnection) -> float:

@@ -235,6 +235,10 @@ class ProbeClient:
         return link
 
     async def _offer(self, conn_id: str) -> None:
+        # Readmitted, we offer again to peers we may still hold a connection to.
+        stale = self.links.pop(conn_id, None)
+        if stale is not None:
+            await self._close_link(stale)
         link = self._new_link(conn_id)
         await link.pc.setLocalDescription(await link.pc.createOffer())
         await self._send_description(conn_id, link.pc)

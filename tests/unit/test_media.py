@@ -7,6 +7,10 @@ is bounded by ``asyncio.timeout`` and every peer is closed in ``finally``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import os
+import warnings
 
 import pytest
 from aiortc import MediaStreamError, MediaStreamTrack, RTCPeerConnection
@@ -32,6 +36,40 @@ async def connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> No
     await answerer.setRemoteDescription(offerer.localDescription)
     await answerer.setLocalDescription(await answerer.createAnswer())
     await offerer.setRemoteDescription(answerer.localDescription)
+
+
+def open_sockets() -> set[str]:
+    fds = "/proc/self/fd"
+    links = set()
+    for fd in os.listdir(fds):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            links.add(os.readlink(f"{fds}/{fd}"))
+    return {link for link in links if link.startswith("socket:")}
+
+
+@pytest.mark.parametrize("interrupt", ["close", "cancel"])
+async def test_interrupting_candidate_gathering_leaves_no_socket_open(interrupt: str) -> None:
+    # Closing the connection, or cancelling whoever awaits the description, at each point of
+    # the gathering in turn; a plain RTCPeerConnection leaks sockets at several of them.
+    before = open_sockets()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for steps in range(16):
+            pc = new_peer_connection()
+            pc.addTransceiver("audio")
+            pc.addTransceiver("video")
+            pc.createDataChannel("probe")
+            describing = asyncio.create_task(pc.setLocalDescription(await pc.createOffer()))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            if interrupt == "cancel":
+                describing.cancel()
+            await pc.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await describing
+        gc.collect()
+    assert open_sockets() <= before
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 async def test_two_peers_connect_and_the_synthetic_tracks_arrive() -> None:
