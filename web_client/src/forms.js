@@ -6,12 +6,19 @@ import { h, replaceChildren, uid } from "./dom.js";
 
 /**
  * @typedef {object} FieldOptions
- * @property {string} label
+ * @property {import('./dom.js').Child | import('./dom.js').Child[]} label  text, or nodes (e.g. a marker)
  * @property {string} name
- * @property {string} [type]          input type (default "text"); "select" makes a <select>
+ * @property {string} [type]          input type (default "text"); "select" makes a <select>,
+ *                                    "textarea" a <textarea>
+ * @property {string} [idPrefix]      the start of the input's id (default "field-<name>")
  * @property {string} [hint]          shown under the label, read with the field
+ * @property {boolean} [required]     said to assistive technology (aria-required); the label
+ *                                    says it to everyone else in the caller's words
  * @property {string} [autocomplete]
  * @property {string} [inputmode]
+ * @property {string} [placeholder]
+ * @property {number} [maxlength]
+ * @property {number} [rows]          for type "textarea"
  * @property {string} [value]
  * @property {{value: string, label: string}[]} [options]  for type "select"
  * @property {Record<string, string | boolean>} [attrs]    any other attributes
@@ -20,34 +27,54 @@ import { h, replaceChildren, uid } from "./dom.js";
 /**
  * @typedef {object} Field
  * @property {HTMLElement} element   the wrapper to put in the form
- * @property {HTMLInputElement | HTMLSelectElement} input
+ * @property {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} input
  * @property {(message: string | null) => void} setError
  */
 
 /**
- * A labelled input or select with an optional hint and an error slot.
+ * A labelled input, select or textarea with an optional hint and an error slot.
  * @param {FieldOptions} o
  * @returns {Field}
  */
 export function field(o) {
-  const id = uid(`field-${o.name}`);
+  const id = uid(o.idPrefix ?? `field-${o.name}`);
   const hintId = `${id}-hint`;
   const errorId = `${id}-error`;
-  /** @type {HTMLInputElement | HTMLSelectElement} */
+  // aria-required rather than required: our forms check themselves (novalidate) and say what
+  // is missing in words next to the field, where the browser's own bubble would not.
+  const common = {
+    id,
+    name: o.name,
+    class: "input",
+    "aria-required": o.required ? "true" : null,
+    placeholder: o.placeholder,
+    maxlength: o.maxlength === undefined ? null : String(o.maxlength),
+  };
+  /** @type {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} */
   let input;
   if (o.type === "select") {
     input = h(
       "select",
-      { id, name: o.name, class: "input", ...o.attrs },
+      { ...common, ...o.attrs },
       (o.options ?? []).map((opt) => h("option", { value: opt.value, text: opt.label })),
     );
     if (o.value !== undefined) input.value = o.value;
+  } else if (o.type === "textarea") {
+    // Long answers share one look, styled under .note-editor__text, where it began.
+    input = h("textarea", {
+      ...common,
+      class: "input note-editor__text",
+      rows: o.rows === undefined ? null : String(o.rows),
+      autocomplete: o.autocomplete,
+      inputmode: o.inputmode,
+      ...o.attrs,
+    });
+    // A textarea's text is its content, not a value attribute.
+    if (o.value !== undefined) input.value = o.value;
   } else {
     input = h("input", {
-      id,
-      name: o.name,
+      ...common,
       type: o.type ?? "text",
-      class: "input",
       autocomplete: o.autocomplete,
       inputmode: o.inputmode,
       value: o.value,
@@ -60,7 +87,7 @@ export function field(o) {
   const element = h(
     "div",
     { class: "field" },
-    h("label", { class: "field__label", for: id, text: o.label }),
+    h("label", { class: "field__label", for: id }, o.label),
     o.hint ? h("p", { id: hintId, class: "field__hint", text: o.hint }) : null,
     error,
     input,

@@ -3,7 +3,7 @@
 // is now, and the patient's consent. Submitting opens the request's own page, which follows it live.
 
 import { h, replaceChildren, uid } from "../dom.js";
-import { field, fieldError, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
+import { field, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { US_STATES } from "../visit/us-states.js";
 
@@ -36,11 +36,7 @@ export function askPage(ctx) {
     (error) => !ctx.signal.aborted && messages.show("error", `Your patients could not be loaded. ${messageFor(error)}`),
   );
 
-  const questionId = uid("question");
-  const question = h("textarea", { id: questionId, name: "question", class: "input note-editor__text", rows: "5", maxlength: String(QUESTION_MAX), "aria-describedby": `${questionId}-hint ${questionId}-error`, "aria-required": "true" });
-  const questionError = h("p", { id: `${questionId}-error`, class: "field__error", hidden: true });
-  const questionField = h("div", { class: "field" }, h("label", { class: "field__label", for: questionId, text: "Your question" }), h("p", { id: `${questionId}-hint`, class: "field__hint", text: "What you want to know. The patient's problems, medications and latest PHQ-9 and GAD-7 go with it." }), questionError, question);
-  const setQuestionError = fieldError(questionField, question, questionError);
+  const question = field({ label: "Your question", name: "question", idPrefix: "question", type: "textarea", rows: 5, maxlength: QUESTION_MAX, required: true, hint: "What you want to know. The patient's problems, medications and latest PHQ-9 and GAD-7 go with it." });
 
   const urgency = radios("urgency", "Urgency", [
     { value: "routine", label: "Routine", hint: "no rush; answered within the routine target" },
@@ -61,7 +57,7 @@ export function askPage(ctx) {
     { class: "card section form", novalidate: true },
     patient.element,
     newPatient.element,
-    questionField,
+    question.element,
     urgency.element,
     mode.element,
     state.element,
@@ -77,11 +73,11 @@ export function askPage(ctx) {
     messages.clear();
     const chosen = patient.input.value;
     patient.setError(chosen ? null : "Choose the patient, or “A new patient…”.");
-    const text = question.value.trim();
-    setQuestionError(text ? null : "Write your question.");
+    const text = question.input.value.trim();
+    question.setError(text ? null : "Write your question.");
     const fresh = chosen === NEW_PATIENT ? newPatient.read() : null;
     if (!chosen || !text || (chosen === NEW_PATIENT && !fresh)) {
-      if (!focusFirstInvalid([patient, ...newPatient.fields])) question.focus();
+      focusFirstInvalid([patient, ...newPatient.fields, question]);
       return;
     }
     /** @type {Record<string, unknown>} */

@@ -130,19 +130,32 @@ function shiftsCard(ctx, myId, changed) {
 
 /** @param {PageContext} ctx @param {() => void} changed */
 function licencesCard(ctx, changed) {
-  const states = field({ label: "States you are licensed in", name: "states", hint: "Two-letter codes, separated by commas or spaces, e.g. CA, NY, TX.", autocomplete: "off" });
+  // Closed until the saved states are in: the load would overwrite what was typed before it
+  // arrived, and saving (which replaces the whole list) before it would drop states never seen.
+  // A failed load leaves it closed for the same reason.
+  const states = field({ label: "States you are licensed in", name: "states", hint: "Two-letter codes, separated by commas or spaces, e.g. CA, NY, TX.", autocomplete: "off", placeholder: "Loading your states…", attrs: { disabled: true } });
   const messages = messageSlot();
   const submit = submitButton("Save states", "Saving…", "secondary");
+  submit.button.setAttribute("aria-disabled", "true");
+  let loaded = false;
   const form = h("form", { class: "form form--compact", novalidate: true }, states.element, messages.element, h("div", { class: "form__actions" }, submit.button));
   ctx.api.get("/curbside/licenses", { signal: ctx.signal }).then(
     (body) => {
       states.input.value = body.states.join(", ");
+      states.input.removeAttribute("placeholder");
+      states.input.disabled = false;
+      submit.button.removeAttribute("aria-disabled");
+      loaded = true;
     },
-    (error) => !ctx.signal.aborted && messages.show("error", messageFor(error)),
+    (error) => {
+      if (ctx.signal.aborted) return;
+      states.input.removeAttribute("placeholder");
+      messages.show("error", `Your states could not be loaded. ${messageFor(error)}`);
+    },
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (submit.busy) return;
+    if (!loaded || submit.busy) return;
     messages.clear();
     const parsed = parseStates(states.input.value, US_STATES.map(([code]) => code));
     if (parsed.unknown.length) {
@@ -153,8 +166,10 @@ function licencesCard(ctx, changed) {
     states.setError(null);
     submit.setBusy(true);
     try {
+      const typed = states.input.value;
       const saved = await ctx.api.put("/curbside/licenses", { states: parsed.states }, { signal: ctx.signal });
-      states.input.value = saved.states.join(", ");
+      // Tidied ("ca ny" reads back "CA, NY"), unless more was typed while it saved.
+      if (states.input.value === typed) states.input.value = saved.states.join(", ");
       messages.show("success", saved.states.length ? `Saved: ${saved.states.join(", ")}.` : "Saved: no states.");
       changed();
     } catch (error) {

@@ -4,7 +4,7 @@
 // their addenda. Used by the chart page and beside the call screen on the visit page.
 
 import { h, replaceChildren, uid } from "../dom.js";
-import { fieldError } from "../forms.js";
+import { field } from "../forms.js";
 import { messageFor } from "../messages.js";
 
 /**
@@ -131,7 +131,7 @@ export function noteEditor(o) {
     const status = h("p", { class: "note-editor__status", role: "status", "aria-live": "polite", text: "Saved" });
     const staleSlot = h("div", { class: "message-slot", role: "alert" });
     const signSlot = h("div", { class: "message-slot", role: "alert" });
-    /** @type {Map<string, {input: HTMLTextAreaElement | HTMLSelectElement, setError: (m: string | null) => void}>} */
+    /** @type {Map<string, import('../forms.js').Field>} */
     const inputs = new Map();
     /** @type {HTMLElement[]} */
     const blocks = [];
@@ -349,23 +349,22 @@ export function noteEditor(o) {
 
   /** @param {Note} parent */
   function addendumForm(parent) {
-    const id = uid("addendum");
-    const text = h("textarea", { id, class: "input note-editor__text", name: "addendum", rows: "4" });
+    const text = field({ label: "Addendum", name: "addendum", idPrefix: "addendum", type: "textarea", rows: 4, hint: "What is added or corrected, and why." });
     const slot = h("div", { class: "message-slot", role: "alert" });
     const submit = h("button", { type: "submit", class: "button button--primary", text: "Sign addendum" });
     const form = h(
       "form",
       { class: "form stack-small" },
-      h("div", { class: "field" }, h("label", { class: "field__label", for: id, text: "Addendum" }), h("p", { class: "field__hint", text: "What is added or corrected, and why." }), text),
+      text.element,
       slot,
       h("div", { class: "form__actions" }, submit),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (!text.value.trim() || submit.getAttribute("aria-disabled") === "true") return;
+      if (!text.input.value.trim() || submit.getAttribute("aria-disabled") === "true") return;
       submit.setAttribute("aria-disabled", "true");
       try {
-        const draft = await o.api.post(`/notes/${parent.id}/addenda`, { body: { text: text.value } }, { signal: o.signal });
+        const draft = await o.api.post(`/notes/${parent.id}/addenda`, { body: { text: text.input.value } }, { signal: o.signal });
         await o.api.post(`/notes/${draft.id}/sign`, {}, { signal: o.signal });
         o.onChange?.();
         await open(parent.id);
@@ -374,7 +373,7 @@ export function noteEditor(o) {
         if (!o.signal.aborted) replaceChildren(slot, notice("error", messageFor(e)));
       }
     });
-    queueMicrotask(() => text.focus());
+    queueMicrotask(() => text.input.focus());
     return form;
   }
 
@@ -387,34 +386,17 @@ export function noteEditor(o) {
  * @param {unknown} value
  */
 function sectionField(section, value) {
-  const id = uid(`note-${section.key}`);
-  const hintId = `${id}-hint`;
-  const errorId = `${id}-error`;
-  /** @type {HTMLTextAreaElement | HTMLSelectElement} */
-  let input;
+  const label = [
+    section.label,
+    section.required ? h("span", { class: "note-editor__required", "aria-hidden": "true", text: " *" }) : null,
+    section.required ? h("span", { class: "visually-hidden", text: " (required)" }) : null,
+  ];
+  const common = { label, name: section.key, idPrefix: `note-${section.key}`, hint: section.help || undefined, required: section.required };
   if (section.type === "yes_no") {
-    input = h("select", { id, name: section.key, class: "input" }, h("option", { value: "", text: "Not answered" }), h("option", { value: "yes", text: "Yes" }), h("option", { value: "no", text: "No" }));
-    input.value = value === true ? "yes" : value === false ? "no" : "";
-  } else {
-    input = h("textarea", { id, name: section.key, class: "input note-editor__text", rows: "3" });
-    input.value = typeof value === "string" ? value : "";
+    const options = [{ value: "", label: "Not answered" }, { value: "yes", label: "Yes" }, { value: "no", label: "No" }];
+    return field({ ...common, type: "select", options, value: value === true ? "yes" : value === false ? "no" : "" });
   }
-  if (section.required) input.setAttribute("aria-required", "true");
-  input.setAttribute("aria-describedby", [section.help ? hintId : null, errorId].filter(Boolean).join(" "));
-  const error = h("p", { id: errorId, class: "field__error", hidden: true });
-  const element = h(
-    "div",
-    { class: "field" },
-    h("label", { class: "field__label", for: id }, section.label, section.required ? h("span", { class: "note-editor__required", "aria-hidden": "true", text: " *" }) : null, section.required ? h("span", { class: "visually-hidden", text: " (required)" }) : null),
-    section.help ? h("p", { id: hintId, class: "field__hint", text: section.help }) : null,
-    error,
-    input,
-  );
-  return {
-    element,
-    input,
-    setError: fieldError(element, input, error),
-  };
+  return field({ ...common, type: "textarea", rows: 3, value: typeof value === "string" ? value : "" });
 }
 
 /** @param {Note} note @param {Template | undefined} template @returns {[string, string][]} */
