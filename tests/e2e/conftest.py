@@ -8,8 +8,9 @@ Fixtures:
                       tests/conftest.py's sign_in and the visit builders act on it
     clinic            tests/integration/visit_support.py's clinic, set up on the live app
     browser           a fresh headless Chromium per test
-    open_page         a new browser context and page; fails the test on any page error or
-                      console error except expected HTTP error statuses (401/403/...)
+    open_page         a new browser context and page, in a time zone where it is about noon;
+                      fails the test on any page error or console error except expected HTTP
+                      error statuses (401/403/...)
     shots             where a test's screenshots go: $LIAISON_E2E_SCREENSHOTS when set (to look
                       at them), else the test's tmp dir
     design_shots      test-artifacts/screenshots/ at the repo root (git-ignored): the pages'
@@ -122,12 +123,23 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+def midday_zone(now: datetime) -> str:
+    """A time zone (no daylight saving) in which ``now`` is about noon, on the same date as in
+    UTC: what the pages call today, this month or soon stays so for the whole test, whenever
+    the test runs (at 23:58 UTC a visit due in 5 minutes would be tomorrow's)."""
+    hours = 12 - now.astimezone(UTC).hour  # -11..12; Etc/GMT's sign is the other way round
+    return f"Etc/GMT{-hours:+d}" if hours else "Etc/UTC"
+
+
 @pytest.fixture
-async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
-    """Open a page in a context of its own (its own cookies: one per person in a test)."""
+async def open_page(browser: Browser, clock: FakeClock) -> AsyncIterator[OpenPage]:
+    """Open a page in a context of its own (its own cookies: one per person in a test), whose
+    clock reads about noon (midday_zone)."""
     problems: list[str] = []
+    zone = midday_zone(clock.now)
 
     async def factory(**context_options: Any) -> Page:
+        context_options.setdefault("timezone_id", zone)
         context = await browser.new_context(**context_options)
         page = await context.new_page()
         page.set_default_timeout(10_000)

@@ -2,7 +2,9 @@
 types or moves the focus, then makes the page update itself through a real server-side event
 (another person's action through the API or a socket, or the server dropping the page's socket,
 which makes it read everything back), waits until the page has redrawn, and checks that the
-text, the choice, the open form and the focus are all still there.
+text, the choice, the open form and the focus are all still there. A field that the page's own
+load fills in is closed until that load has arrived, so nothing typed before it is overwritten
+(the test holds the load back in the browser until the user has tried).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from signaling import events as ev
 from signaling.probe import ProbeClient
@@ -25,6 +27,7 @@ from tests.e2e.test_video_visit import (
     DESKTOP,
     PAGE_TIMEOUT_MS,
     PHONE,
+    SEEN_TEXT,
     patient_reaches_waiting_room,
     sign_in_browser,
 )
@@ -157,6 +160,59 @@ async def test_the_dashboard_keeps_the_focus_on_a_ring_and_on_the_queue_through_
     await expect(link).to_be_focused()
 
 
+async def test_the_licensed_states_wait_for_the_saved_ones_before_taking_typing_or_a_save(
+    live_app: LiveApp, curbside: Curbside, open_page: OpenPage
+) -> None:
+    doctor_persona = await curbside.psychiatrist("dr.ahmed", states=("CA",))
+    doctor = await open_page(viewport=DESKTOP)
+    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(doctor, live_app, "dr.ahmed")
+
+    # The dashboard's read of the saved states is held back until the doctor has tried to type
+    # and to save; every request for the states is noted.
+    asked = asyncio.Event()
+    release = asyncio.Event()
+    methods: list[str] = []
+
+    async def hold(route: Route) -> None:
+        methods.append(route.request.method)
+        if route.request.method == "GET":
+            asked.set()
+            await release.wait()
+        await route.continue_()
+
+    await doctor.route("**/api/v1/curbside/licenses", hold)
+    try:
+        await doctor.goto(str(live_app.make_url("/curbside")))
+        async with asyncio.timeout(15):
+            await asked.wait()
+        card = doctor.get_by_role("region", name="Licensed states")
+        states = card.get_by_label("States you are licensed in")
+        await expect(states).to_be_disabled()
+        await expect(states).to_have_attribute("placeholder", "Loading your states…")
+        await states.click(force=True)
+        await doctor.keyboard.type("NY")
+        save = card.get_by_role("button", name="Save states")
+        await expect(save).to_be_disabled()
+        await save.click(force=True)
+        await expect(states).to_have_value("")
+    finally:
+        release.set()
+
+    # The saved states arrive: the field opens with them, and nothing was saved meanwhile.
+    await expect(states).to_be_enabled()
+    await expect(states).to_have_value("CA")
+    assert methods == ["GET"]
+    await states.click()
+    await doctor.keyboard.press("End")
+    await doctor.keyboard.type(", NY")
+    await save.click()
+    await expect(card.get_by_role("alert")).to_have_text("Saved: CA, NY.")
+    await expect(states).to_have_value("CA, NY")
+    saved = await ok_json(await doctor_persona.get("/api/v1/curbside/licenses"))
+    assert saved["states"] == ["CA", "NY"]
+
+
 # --- the clinician's visit page ----------------------------------------------------------------
 
 
@@ -248,10 +304,13 @@ async def test_phq9_answers_survive_a_late_notice_a_reconnect_and_a_return_from_
     assert abs(after["y"] - where["y"]) < 2, (where, after)
 
     # The server drops the patient's socket: the page reconnects and waits on.
+    # "Reconnecting to Liaison" shows only until the page is back (a random 0.25-3 s): it is
+    # recorded as it shows, since polling for it could fall between two checks.
+    await patient.evaluate(SEEN_TEXT, "Reconnecting to Liaison")
     rtc = live_app.app[RTC]
     for sid in [sid for sid, s in rtc.sockets.items() if s.identity.link_id is not None]:
         await rtc.disconnect(sid)
-    await expect(patient.get_by_text("Reconnecting to Liaison")).to_be_visible()
+    await patient.wait_for_function("() => window.__seenText")
     await expect(patient.get_by_text("Your clinician knows you are here")).to_be_visible()
     await expect(chosen).to_be_focused()
 

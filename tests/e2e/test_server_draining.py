@@ -130,10 +130,12 @@ async def test_a_call_carries_on_when_the_server_lets_its_sockets_go(
     await let_go(live_app.app)
 
     for page in (patient, doctor):
+        # First the page must have heard the server let go: until then its status still says
+        # "In the call" from before, and the check below would pass on the old connection.
+        await page.wait_for_function("() => window.__seen.offline", timeout=BACK_TIMEOUT_MS)
         status = page.locator(".call__status")
         await expect(status).to_have_text(IN_THE_CALL, timeout=BACK_TIMEOUT_MS)
         seen = await page.evaluate("window.__seen")
-        assert seen["offline"], "the page never said it was reconnecting"
         assert seen["draining"] is told, seen
         # Said while it held; withdrawn once the connection is back.
         await expect(page.get_by_text(DRAINING_NOTICE)).to_have_count(0)

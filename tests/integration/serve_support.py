@@ -56,6 +56,17 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        # free_port() finds a port that was free a moment ago; by the time the new process has
+        # started and binds it (a second or two later) another process may have taken it. Then
+        # the server stops at once, saying so, and it is started again on another port.
+        for _ in range(3):
+            if await self._start():
+                return
+            self.port = free_port()
+        raise AssertionError(f"no free port for `liaison serve`:\n{self.log_tail()}")
+
+    async def _start(self) -> bool:
+        """Start the process and wait until it is ready; False if its port was taken."""
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server.cli", "serve",
@@ -65,14 +76,19 @@ class ServeProcess:
                 stdout=log,
                 stderr=log,
             )  # fmt: skip
-        async with aiohttp.ClientSession() as http, asyncio.timeout(READY_TIMEOUT_S):
+        # Each poll is short: whatever holds a taken port may never answer.
+        poll = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=poll) as http, asyncio.timeout(READY_TIMEOUT_S):
             while True:
-                assert self.proc.returncode is None, f"exited:\n{self.log_tail()}"
+                if self.proc.returncode is not None:
+                    if "address already in use" in self.log_tail().lower():
+                        return False
+                    raise AssertionError(f"exited:\n{self.log_tail()}")
                 try:
                     async with http.get(self.base_url + "/readyz") as response:
                         if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
+                            return True
+                except (aiohttp.ClientConnectionError, TimeoutError):
                     pass
                 await asyncio.sleep(0.1)
 

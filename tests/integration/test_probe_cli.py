@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
 
 from server.clock import FakeClock
 from signaling.probe import ProbeClient
-from signaling.probe_run import ProbeFailed, probe_as_patient, probe_as_user
+from signaling.probe_run import ProbeFailed, Report, probe_as_patient, probe_as_user
 from tests.conftest import PASSWORD, SignIn
 from tests.integration.test_visit_call import session_cookie
 from tests.integration.visit_support import DOB, Client, set_up_clinic
@@ -37,6 +38,7 @@ async def test_probe_as_a_patient_waits_is_admitted_and_gets_video(
     clinic = await set_up_clinic(app_client, clock, sign_in)
     visit = await clinic.schedule(start_in=timedelta(minutes=5))
     clinician = ProbeClient(clinic.psychiatrist.base_url, session_cookie(clinic.psychiatrist))
+    patient: asyncio.Task[Report] | None = None
     try:
         await clinician.connect()
         await clinician.join(visit["visit"]["id"])
@@ -50,6 +52,12 @@ async def test_probe_as_a_patient_waits_is_admitted_and_gets_video(
         await clinician.admit(clinician.lobby[0]["participant_id"])
         report = await patient
     finally:
+        # After a failure above, the patient's probe is not left running (its sockets open)
+        # into the tests that follow.
+        if patient is not None and not patient.done():
+            patient.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await patient
         await clinician.close()
     assert any(line.startswith("visit ") and line.endswith("waiting") for line in report.lines)
     assert report.lines[-1].startswith("call: remote video flowing")

@@ -208,7 +208,9 @@ async def test_the_probe_channel_echoes_and_any_other_channel_is_closed(
     async with asyncio.timeout(TIMEOUT_S):
         await wait_connected(client)
         await opened.wait()
-        result = await measure_round_trips(probe, count=10, interval=0.01)
+        # A generous grace, as in the device-check tests: on a loaded machine a late reply is
+        # not a lost one (the measure ends as soon as every reply is in).
+        result = await measure_round_trips(probe, count=10, interval=0.01, grace=5)
         await other_closed.wait()
     assert result.sent == 10 and result.received == 10 and result.loss == 0
     assert result.rtt_median_ms is not None and result.rtt_median_ms > 0
