@@ -9,6 +9,7 @@ into a :class:`CurbsideState`; every later event is a function
                  ▼                                ▼
               ACCEPTED ─call_connected─► IN_CALL ─end_call─► DOCUMENTING ─complete─► COMPLETED
     written:  QUEUED_WRITTEN ─answer_written─► ANSWERED ─acknowledge─► ACKNOWLEDGED
+                 ↺ start_writing (a psychiatrist opens the answer form: their time starts)
     cancel:   RINGING | ACCEPTED | QUEUED_WRITTEN ─► CANCELLED
 
 Ringing a tier rings every *available* on-call psychiatrist of that tier at once, filtered to
@@ -35,6 +36,16 @@ Many processes, one truth
     A transition that changes nothing returns the very same state (``changed`` is false, version
     unchanged): the store then writes nothing and the handler sends nothing.
 
+Consultant time
+    A call's time is measured: talking from ``call_connected`` to ``end_call``, documenting from
+    there to ``complete``. A written answer's is measured from the answering psychiatrist's
+    :func:`start_writing` (the first time they opened the answer form; each psychiatrist has
+    their own start, and only the answerer's counts) to :func:`answer_written`, which also takes
+    the minutes the psychiatrist attests. Interprofessional consult codes are billed on the
+    minutes the consultant attests, so an attested figure wins over the measured one; it is
+    refused when it could not be true (more than :data:`MAX_WRITTEN_MINUTES`, or more minutes
+    than have passed since the PCP asked).
+
 Late accepts
     A psychiatrist whose ring stopped because the request escalated (not one who declined or
     disconnected) may still accept while the request is ringing anyone: a click that crossed the
@@ -48,6 +59,8 @@ Errors (client-safe ``code`` in brackets)::
         ├── RequestCancelled   [cancelled]         the PCP cancelled the request
         ├── NotRinging         [not_ringing]       the call-now phase is over (written queue)
         └── AlreadyAnswered    [already_answered]  another psychiatrist answered in writing
+    ValidationFailed (422)
+    └── ImplausibleMinutes     [invalid_minutes]   attested minutes out of range or impossible
     Forbidden (403)
     ├── NotRung                [not_rung]          never rung, or declined or dropped since
     └── NotParticipant         [not_participant]   not the requesting PCP / accepting psychiatrist
@@ -59,6 +72,7 @@ to the consult. A ``now`` that is not timezone-aware is a programming error (``V
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -66,11 +80,16 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
-from server.errors import Conflict, Forbidden
+from server.errors import Conflict, Forbidden, ValidationFailed
 
 T = TypeVar("T")
 
-FORMAT: Final = 1  # shape of to_dict(); bump it (and migrate) when the shape changes
+# Shape of to_dict(); bump it (and migrate) when the shape changes. 2: writing_started and
+# attested_minutes (migration 0009 rewrote the stored format-1 states).
+FORMAT: Final = 2
+# The most minutes one written answer may be attested at: e-consult codes top out at "31
+# minutes or more", and a figure beyond a few hours is a typing slip, not a consult.
+MAX_WRITTEN_MINUTES: Final = 240
 
 
 class Urgency(StrEnum):
@@ -145,6 +164,10 @@ class NotRinging(CurbsideConflict):
 
 class AlreadyAnswered(CurbsideConflict):
     default_code = "already_answered"
+
+
+class ImplausibleMinutes(ValidationFailed):
+    default_code = "invalid_minutes"
 
 
 class NotRung(Forbidden):
@@ -307,6 +330,12 @@ class CurbsideState:
     answered_at: datetime | None = None
     acknowledged_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # (psychiatrist id, when they first opened the answer form), one pair each, by id.
+    writing_started: tuple[tuple[int, datetime], ...] = ()
+    attested_minutes: int | None = None  # what the written answer's author attested
+
+    def writing_started_by(self, psychiatrist_id: int) -> datetime | None:
+        return next((at for uid, at in self.writing_started if uid == psychiatrist_id), None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible; id sets become sorted lists so equal states serialise identically."""
@@ -475,20 +504,46 @@ def complete(state: CurbsideState, psychiatrist_id: int, now: datetime) -> Trans
     return _commit(state, new, [_tell_pcp(state, Status.COMPLETED, detail)])
 
 
-def answer_written(state: CurbsideState, psychiatrist_id: int, now: datetime) -> Transition:
-    """A psychiatrist answered a queued request (the recommendation itself is stored elsewhere)."""
+def start_writing(state: CurbsideState, psychiatrist_id: int, now: datetime) -> Transition:
+    """A psychiatrist opened the answer form of a queued request: their time starts. Opening it
+    again (a reload, another tab, another day) keeps the first start."""
     now = _aware(now)
-    if state.status in (Status.ANSWERED, Status.ACKNOWLEDGED):
-        if state.answered_by == psychiatrist_id:
-            return Transition(state)
-        raise AlreadyAnswered("Another psychiatrist has already answered.", detail=_where(state))
+    if _answered_already(state, psychiatrist_id) or state.writing_started_by(psychiatrist_id):
+        return Transition(state)
     _require_status(state, Status.QUEUED_WRITTEN)
+    started = tuple(sorted((*state.writing_started, (psychiatrist_id, now))))
+    return _commit(state, dataclasses.replace(state, writing_started=started), [])
+
+
+def answer_written(
+    state: CurbsideState, psychiatrist_id: int, now: datetime, minutes: int | None = None
+) -> Transition:
+    """A psychiatrist answered a queued request (the recommendation itself is stored elsewhere),
+    attesting ``minutes`` spent on it if they say."""
+    now = _aware(now)
+    if _answered_already(state, psychiatrist_id):
+        return Transition(state)
+    _require_status(state, Status.QUEUED_WRITTEN)
+    if minutes is not None:
+        _check_minutes(state, minutes, now)
     detail = "A psychiatrist answered your request in writing."
     effects: list[Effect] = [_tell_pcp(state, Status.ANSWERED, detail, psychiatrist_id)]
     new = dataclasses.replace(
-        state, status=Status.ANSWERED, answered_by=psychiatrist_id, answered_at=now
+        state,
+        status=Status.ANSWERED,
+        answered_by=psychiatrist_id,
+        answered_at=now,
+        attested_minutes=minutes,
     )
     return _commit(state, new, effects)
+
+
+def minutes_possible(state: CurbsideState, now: datetime) -> int:
+    """The most minutes an answer written at ``now`` may be attested at: what has passed since
+    the PCP asked, the last minute begun counting whole (at least 1), and never past
+    :data:`MAX_WRITTEN_MINUTES`."""
+    elapsed = (_aware(now) - state.request.created_at).total_seconds()
+    return min(MAX_WRITTEN_MINUTES, max(1, math.ceil(elapsed / 60)))
 
 
 def acknowledge(state: CurbsideState, pcp_id: int, now: datetime) -> Transition:
@@ -517,15 +572,24 @@ class ConsultTimes:
     ringing: timedelta | None
     talking: timedelta | None
     documenting: timedelta | None
+    # Written answers: from the author opening the answer form to sending it (measured), and
+    # what the author attested.
+    writing: timedelta | None = None
+    attested: timedelta | None = None
 
 
 def consult_times(state: CurbsideState) -> ConsultTimes:
     answered = state.accepted_at or state.answered_at
+    author = state.answered_by
+    started = None if author is None else state.writing_started_by(author)
+    attested = state.attested_minutes
     return ConsultTimes(
         to_answer=_span(state.request.created_at, answered),
         ringing=_span(state.ringing_started_at, state.ringing_ended_at),
         talking=_span(state.call_started_at, state.call_ended_at),
         documenting=_span(state.call_ended_at, state.completed_at),
+        writing=_span(started, state.answered_at),
+        attested=None if attested is None else timedelta(minutes=attested),
     )
 
 
@@ -641,6 +705,26 @@ def _tell_pcp(
     return StatusForPcp(state.request.id, state.request.pcp_id, status, detail, psychiatrist_id)
 
 
+def _answered_already(state: CurbsideState, psychiatrist_id: int) -> bool:
+    """True if this psychiatrist's answer is in (a retry: nothing to do); ``already_answered``
+    if someone else's is."""
+    if state.status not in (Status.ANSWERED, Status.ACKNOWLEDGED):
+        return False
+    if state.answered_by == psychiatrist_id:
+        return True
+    raise AlreadyAnswered("Another psychiatrist has already answered.", detail=_where(state))
+
+
+def _check_minutes(state: CurbsideState, minutes: int, now: datetime) -> None:
+    possible = minutes_possible(state, now)
+    if isinstance(minutes, bool) or not 1 <= minutes <= possible:
+        raise ImplausibleMinutes(
+            f"Give the minutes you spent as a whole number from 1 to {possible}: no more than "
+            f"have passed since the request was asked, and at most {MAX_WRITTEN_MINUTES}.",
+            detail=f"{_where(state)} minutes={minutes!r}",
+        )
+
+
 def _require(condition: bool, state: CurbsideState, message: str) -> None:
     if not condition:
         raise NotParticipant(message, detail=_where(state))
@@ -678,6 +762,8 @@ def _span(start: datetime | None, end: datetime | None) -> timedelta | None:
 
 
 def _encode(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_encode(item) for item in value]
     if isinstance(value, ConsultRequest):
         return _encode_fields(value)
     if isinstance(value, datetime):
@@ -741,6 +827,26 @@ def _instance(kind: type[T]) -> Callable[[Any], T]:
     return check
 
 
+def _starts(values: Any) -> tuple[tuple[int, datetime], ...]:
+    if not isinstance(values, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 for pair in values
+    ):
+        raise ValueError(f"expected a list of [id, time] pairs, got {values!r}")
+    starts = tuple(sorted((_int(uid), _time(at)) for uid, at in values))
+    if len({uid for uid, _ in starts}) != len(starts):
+        raise ValueError(f"one start per psychiatrist, got {values!r}")
+    return starts
+
+
+def _minutes(value: Any) -> int:
+    minutes = _int(value)
+    if not 1 <= minutes <= MAX_WRITTEN_MINUTES:
+        raise ValueError(
+            f"expected attested minutes within 1..{MAX_WRITTEN_MINUTES}, got {value!r}"
+        )
+    return minutes
+
+
 _bool = _instance(bool)
 _str = _instance(str)
 
@@ -768,6 +874,8 @@ _STATE_DECODERS: Final[Mapping[str, Callable[[Any], Any]]] = MappingProxyType(
         "ring_deadline": _optional(_time),
         "accepted_by": _optional(_int),
         "answered_by": _optional(_int),
+        "writing_started": _starts,
+        "attested_minutes": _optional(_minutes),
         **dict.fromkeys(_ID_SETS, _ids),
         **dict.fromkeys(_TIMES, _optional(_time)),
     }

@@ -13,6 +13,7 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     Field,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     model_validator,
@@ -69,6 +70,19 @@ class AnswerIn(BaseModel):
     medication_suggestions: Text | None = None
     follow_up: Text
     face_to_face_advised: bool
+    minutes: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=cs.MAX_WRITTEN_MINUTES,
+        description="The minutes you spent on this consult, as you attest them (the form "
+        "offers the time since you opened it). At most the minutes since it was asked.",
+    )
+
+
+class WritingOut(BaseModel):
+    started_at: datetime | None = Field(description="When you first opened the answer form.")
+    elapsed_s: float | None = Field(description="Seconds since then, by the server's clock.")
+    max_minutes: int = Field(description="The most minutes an answer sent now may attest.")
 
 
 class CompleteIn(BaseModel):
@@ -95,6 +109,8 @@ class TimesOut(BaseModel):
     ringing_s: float | None
     talking_s: float | None
     documenting_s: float | None
+    writing_s: float | None = Field(description="Written answers: answer form opened to sent.")
+    attested_minutes: int | None = Field(description="Written answers: as the author attested.")
 
 
 class ConsultOut(BaseModel):
@@ -141,6 +157,8 @@ def times_out(times: cs.ConsultTimes) -> TimesOut:
         ringing_s=_seconds(times.ringing),
         talking_s=_seconds(times.talking),
         documenting_s=_seconds(times.documenting),
+        writing_s=_seconds(times.writing),
+        attested_minutes=None if times.attested is None else times.attested // timedelta(minutes=1),
     )
 
 
@@ -358,9 +376,29 @@ async def ringing_me(request: web.Request) -> ConsultListOut:
 )
 async def answer_request(request: web.Request, body: AnswerIn) -> ConsultOut:
     request_id = _request_id(request)
-    answer = WrittenAnswer(**body.model_dump())
-    await services(request).curbside.answer(principal(request), request_id, answer)
+    answer = WrittenAnswer(**body.model_dump(exclude={"minutes"}))
+    await services(request).curbside.answer(principal(request), request_id, answer, body.minutes)
     return await _consult(request, request_id)
+
+
+@api.route(
+    "POST",
+    "/curbside/requests/{request_id}/writing",
+    summary="You opened the answer form of a queued written consult: your time starts (once)",
+    tag="curbside",
+    response=WritingOut,
+    roles=PSYCHIATRIST,
+    errors=(404, 409),
+)
+async def start_writing(request: web.Request) -> WritingOut:
+    started = await services(request).curbside.start_writing(
+        principal(request), _request_id(request)
+    )
+    return WritingOut(
+        started_at=started.started_at,
+        elapsed_s=_seconds(started.elapsed),
+        max_minutes=started.max_minutes,
+    )
 
 
 @api.route(

@@ -1,5 +1,6 @@
 """Curbside consults over HTTP, the rota's side: who is on call now, shifts, licences, and the
-admin's licence rule and figures. Requests themselves are in server/api/curbside.py.
+admin's licence rule, figures and their CSV export. Requests themselves are in
+server/api/curbside.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from server.api.params import path_id
 from server.api.patients import CLINICAL
 from server.api.routing import Api
 from server.auth.roles import Role
+from server.curbside import report_csv
 from server.curbside.billing import BillingFlag
 from server.curbside.oncall import OnCallView, PolicyView, ShiftView
 from server.curbside.views import Report
@@ -112,7 +114,10 @@ class MetricsOut(BaseModel):
     share_escalated: float | None = Field(description="Of call-now requests.")
     share_unanswered_then_written: float | None = Field(description="Of call-now requests.")
     share_unanswered: float | None = Field(description="Of requests not cancelled.")
-    minutes_per_consult: float | None = Field(description="Talking + documenting, per call.")
+    minutes_per_consult: float | None = Field(
+        description="Consultant minutes per consult that has any: a call's talking + "
+        "documenting; a written answer's attested minutes, else its measured writing time."
+    )
     ringing_median_s: float | None
     consults: list[ReportLineOut]
 
@@ -327,3 +332,24 @@ async def curbside_metrics(request: web.Request) -> MetricsOut:
     since, until = _window(request, DEFAULT_REPORT_DAYS)
     report = await services(request).curbside_views.report(principal(request), since, until)
     return metrics_out(report)
+
+
+@api.route(
+    "GET",
+    "/admin/curbside/report.csv",
+    summary="The consults of ?since=&until= (as the metrics) as CSV, one row each; audited",
+    tag="admin",
+    roles=ADMIN,
+    errors=(422,),
+    produces=report_csv.MEDIA_TYPE,
+)
+async def curbside_report_csv(request: web.Request) -> web.Response:
+    since, until = _window(request, DEFAULT_REPORT_DAYS)
+    views = services(request).curbside_views
+    report = await views.export(principal(request), since, until, "csv")
+    return web.Response(
+        text=report_csv.report_csv(report),
+        content_type=report_csv.MEDIA_TYPE,
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{report_csv.filename(report)}"'},
+    )

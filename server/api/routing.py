@@ -23,7 +23,7 @@ API_PREFIX = "/api/v1"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
-EndpointHandler = Callable[..., Awaitable[BaseModel | None]]
+EndpointHandler = Callable[..., Awaitable[BaseModel | web.Response | None]]
 Guard = Callable[[web.Request, "Endpoint"], Awaitable[None]]
 
 
@@ -45,6 +45,8 @@ class Endpoint:
     allow_visit_session: bool = False
     roles: frozenset[str] | None = None
     errors: tuple[int, ...] = ()
+    # A success body that is not JSON (e.g. "text/csv"): the handler returns its own response.
+    produces: str | None = None
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Api:
         allow_visit_session: bool = False,
         roles: frozenset[str] | None = None,
         errors: tuple[int, ...] = (),
+        produces: str | None = None,
     ) -> Callable[[EndpointHandler], EndpointHandler]:
         def register(handler: EndpointHandler) -> EndpointHandler:
             self.endpoints.append(
@@ -85,6 +88,7 @@ class Api:
                     allow_visit_session=allow_visit_session,
                     roles=roles,
                     errors=errors,
+                    produces=produces,
                 )
             )
             return handler
@@ -106,6 +110,8 @@ def _bind(endpoint: Endpoint, guard: Guard) -> Callable[[web.Request], Awaitable
         if endpoint.body is not None:
             args.append(await parse_body(request, endpoint.body))
         result = await endpoint.handler(*args)
+        if isinstance(result, web.Response):
+            return result
         if result is None:
             return web.Response(status=204 if endpoint.status == 200 else endpoint.status)
         return web.json_response(
@@ -182,8 +188,13 @@ def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref(ep.body)}},
             }
-        success = str(ep.status if ep.response is not None or ep.status != 200 else 204)
+        has_body = ep.response is not None or ep.produces is not None
+        success = str(ep.status if has_body or ep.status != 200 else 204)
         operation["responses"][success] = {"description": HTTPStatus(int(success)).phrase}
+        if ep.produces is not None:
+            operation["responses"][success]["content"] = {
+                ep.produces: {"schema": {"type": "string"}}
+            }
         if ep.response is not None:
             operation["responses"][success]["content"] = {
                 "application/json": {"schema": ref(ep.response)}

@@ -54,6 +54,7 @@ class Action(StrEnum):
     NOTE_SIGN = "note.sign"
     NOTE_ADDENDUM = "note.addendum"
     EXPORT_FHIR = "export.fhir"
+    EXPORT_CURBSIDE_REPORT = "export.curbside_report"
     BREAK_GLASS = "break_glass"
     VISIT_CREATE = "visit.create"
     VISIT_LINK_CREATE = "visit.link_create"

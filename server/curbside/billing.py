@@ -12,7 +12,10 @@ these are flags, not verdicts)::
     not_answered                  nobody took or answered it (nothing to report)
 
 Time per consult comes from the routing state (``signaling.curbside.consult_times``): ringing,
-talking, documenting. The consultant's minutes are talking plus documenting.
+talking, documenting for a call; writing (the author's answer form open to the answer sent) and
+the minutes the author attested for a written answer. The consultant's minutes are, in order:
+the attested minutes (the consultant's own attestation is what the codes bill on); talking plus
+documenting; the measured writing time; none (nobody answered, or an answer with neither).
 """
 
 from __future__ import annotations
@@ -68,9 +71,14 @@ def billing_flags(
 
 
 def consultant_minutes(times: cs.ConsultTimes) -> float | None:
-    if times.talking is None:
+    if times.attested is not None:
+        spent = times.attested
+    elif times.talking is not None:
+        spent = times.talking + (times.documenting or timedelta(0))
+    elif times.writing is not None:
+        spent = times.writing
+    else:
         return None
-    spent = times.talking + (times.documenting or timedelta(0))
     return spent.total_seconds() / 60
 
 
@@ -89,7 +97,8 @@ class Metrics:
     share_unanswered_then_written: float | None
     # Share of the requests not cancelled that have no answer yet (call or written).
     share_unanswered: float | None
-    # The consultant's minutes (talking + documenting) per call that connected.
+    # The consultant's minutes per consult that has any: calls that connected, written answers
+    # with attested or measured time (see consultant_minutes).
     minutes_per_consult: float | None
     ringing_median_s: float | None
 

@@ -21,7 +21,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -74,6 +74,15 @@ class WrittenAnswer:
     follow_up: str
     face_to_face_advised: bool
     medication_suggestions: str | None = None
+
+
+@dataclass(frozen=True)
+class WritingStarted:
+    """A psychiatrist's time on a written answer so far (None: they answered without it)."""
+
+    started_at: datetime | None
+    elapsed: timedelta | None
+    max_minutes: int  # the most minutes an answer sent now may be attested at
 
 
 @dataclass(frozen=True)
@@ -294,21 +303,44 @@ class CurbsideService:
 
     # --- written --------------------------------------------------------------------------------
 
-    async def answer(self, who: Actor, request_id: int, answer: WrittenAnswer) -> None:
-        """A psychiatrist answers a queued request in writing; the PCP is told."""
+    async def start_writing(self, who: Actor, request_id: int) -> WritingStarted:
+        """A psychiatrist opens the answer form of a queued request: their time starts (the
+        first time only), in the database, so any process measures it alike."""
+        require_role(who, Role.PSYCHIATRIST)
+
+        async def started(db: AsyncSession, tr: cs.Transition) -> list[Event]:
+            return [record.audit_event(Action.RECORD_WRITE, who, tr.state, change="start_answer")]
+
+        result = await self.store.apply(
+            request_id,
+            lambda s, now: cs.start_writing(s, who.user_id, now),
+            self._within(started),
+        )
+        now = self._clock()
+        since = result.state.writing_started_by(who.user_id)
+        return WritingStarted(
+            since, None if since is None else now - since, cs.minutes_possible(result.state, now)
+        )
+
+    async def answer(
+        self, who: Actor, request_id: int, answer: WrittenAnswer, minutes: int | None = None
+    ) -> None:
+        """A psychiatrist answers a queued request in writing, attesting ``minutes`` spent on it
+        if they say; the PCP is told."""
         require_role(who, Role.PSYCHIATRIST)
 
         async def answered(db: AsyncSession, tr: cs.Transition) -> list[Event]:
             fields = dataclasses.asdict(answer)
             events = await record.record_answer(db, tr.state, who.user_id, fields, self._clock())
-            return [
-                *events,
-                record.audit_event(Action.RECORD_WRITE, who, tr.state, change="answer"),
-            ]
+            # The attested minutes are a billing attestation: the trail keeps who said what.
+            written = record.audit_event(
+                Action.RECORD_WRITE, who, tr.state, change="answer", minutes=minutes
+            )
+            return [*events, written]
 
         result = await self.store.apply(
             request_id,
-            lambda s, now: cs.answer_written(s, who.user_id, now),
+            lambda s, now: cs.answer_written(s, who.user_id, now, minutes),
             self._within(answered),
         )
         await self._notify(result)

@@ -4,7 +4,8 @@ ones, and the admin's figures.
 Who may read a request (anyone else gets 404 ``request_not_found``, as if it did not exist):
 the PCP who asked; its consultant; a psychiatrist it is ringing now; any psychiatrist while it
 waits in the written queue (to answer it). Each read is audited against the patient. The admin's
-figures hold no clinical content: counts, times, ids and billing flags.
+figures hold no clinical content: counts, times, ids, clinicians' names and billing flags; their
+export (the CSV a practice bills from) is one audit event, as it leaves.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.audit import Action, AuditLog
+from server.audit import Action, AuditLog, Event
+from server.audit.events import DetailValue
 from server.auth.roles import Role
 from server.clock import Clock
 from server.curbside import record
@@ -36,6 +38,7 @@ from server.curbside.oncall import require_role
 from server.db.models import ConsultAnswer, Visit, VisitClinician
 from server.db.models import ConsultRequest as RequestRow
 from server.record.access import Actor
+from server.record.guard import actor_of
 from server.settings import CurbsideSettings
 from server.visits.status import VisitStatus
 from signaling import curbside as cs
@@ -84,6 +87,7 @@ class Report:
     until: datetime
     metrics: Metrics
     lines: list[ReportLine]
+    names: dict[int, str]  # the PCPs' and consultants' display names, by user id
 
 
 class CurbsideViews:
@@ -165,7 +169,29 @@ class CurbsideViews:
                 )
                 for row, state in zip(rows, states, strict=True)
             ]
-        return Report(since, until, summarise(states), lines)
+            people = {row.pcp_id for row in rows} | {
+                uid for s in states for uid in (s.accepted_by, s.answered_by) if uid is not None
+            }
+            names = await record.names(db, people)
+        return Report(since, until, summarise(states), lines, names)
+
+    async def export(self, who: Actor, since: datetime, until: datetime, form: str) -> Report:
+        """:meth:`report`, to be taken away as ``form`` (e.g. "csv"): written to the audit trail
+        before it leaves. One event for the export, not one per patient: it holds ids, times
+        and flags, no clinical content, as the admin's figures do."""
+        report = await self.report(who, since, until)
+        detail: dict[str, DetailValue] = {
+            "format": form,
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "consults": len(report.lines),
+            "patients": len({line.row.patient_id for line in report.lines}),
+        }
+        event = Event(
+            Action.EXPORT_CURBSIDE_REPORT, actor_of(who), target="curbside_report", detail=detail
+        )
+        await self._audit.record(event)
+        return report
 
     # --- helpers --------------------------------------------------------------------------------
 

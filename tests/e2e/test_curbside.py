@@ -199,6 +199,8 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await form.get_by_label("Assessment").fill("Partial response; no psychotic features.")
     await form.get_by_label("Recommendations").fill(RECOMMENDATION)
     await form.get_by_label("Follow-up").fill("PHQ-9 in 4 weeks.")
+    # Opening the form started Dr. Ahmed's time (the clock stands still here): 1 minute offered.
+    await expect(form.get_by_label("Minutes spent on this consult")).to_have_value("1")
     await form.get_by_role("button", name="Send the answer").click()
     await expect(doctor.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
 
@@ -240,6 +242,13 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     figures = admin.get_by_role("region", name="Figures")
     await expect(figures.locator(".curbside__figure").first).to_contain_text("Requests1")
     await expect(figures.get_by_role("table")).to_contain_text("Written answer, routine")
+    await expect(figures.get_by_role("table")).to_contain_text("1.0 (attested; form open 0 min)")
+    download = figures.get_by_role("link", name="Download CSV")
+    href = await download.get_attribute("href")
+    assert href is not None and href.startswith("/api/v1/admin/curbside/report.csv?since=")
+    csv_file = await admin.request.get(str(live_app.make_url(href)))
+    assert csv_file.headers["content-type"] == "text/csv; charset=utf-8"
+    assert ",written,routine,acknowledged," in await csv_file.text()
     rule = admin.get_by_label("Ring only psychiatrists licensed in the state")
     await expect(rule).to_be_checked()
     await rule.uncheck()

@@ -2,9 +2,10 @@
 // the answer as the PCP reads it.
 
 import { h, uid } from "../dom.js";
-import { fieldError, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
+import { field, focusFirstInvalid, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
 import { formatWhen } from "../notes/editor.js";
+import { minutesField } from "./answer-time.js";
 
 /** @typedef {import('./status.js').Consult} Consult */
 
@@ -23,15 +24,17 @@ const FIELDS = /** @type {const} */ ([
 export function answerForm(ctx, requestId, done) {
   const messages = messageSlot();
   const submit = submitButton("Send the answer", "Sending…");
-  const fields = FIELDS.map((f) => textArea(f.name, f.label, f.hint, f.required));
+  const fields = FIELDS.map((f) => ({ ...f, ...field({ type: "textarea", rows: 3, name: f.name, idPrefix: `answer-${f.name}`, label: f.required ? f.label : `${f.label} (optional)`, hint: f.hint, required: f.required }) }));
   const faceId = uid("face-to-face");
   const face = h("select", { id: faceId, name: "face_to_face_advised", class: "input input--w" }, h("option", { value: "no", text: "No" }), h("option", { value: "yes", text: "Yes" }));
+  const time = minutesField(ctx, requestId); // consultant time (answer-time.js)
   const form = h(
     "form",
     { class: "card section form", novalidate: true, "aria-labelledby": "answer-heading" },
     h("h2", { id: "answer-heading", class: "section__title", text: "Answer in writing" }),
     ...fields.map((f) => f.element),
     h("div", { class: "field" }, h("label", { class: "field__label", for: faceId, text: "Face-to-face psychiatric evaluation advised" }), face),
+    time.element,
     messages.element,
     h("div", { class: "form__actions" }, submit.button),
   );
@@ -45,12 +48,13 @@ export function answerForm(ctx, requestId, done) {
       f.setError(missing ? `Write the ${f.label.toLowerCase()}.` : null);
       valid &&= !missing;
     }
-    if (!valid) {
-      focusFirstInvalid(fields);
+    const minutes = time.read();
+    if (!valid || minutes === null) {
+      focusFirstInvalid([...fields, time]);
       return;
     }
     /** @type {Record<string, unknown>} */
-    const body = { face_to_face_advised: face.value === "yes" };
+    const body = { face_to_face_advised: face.value === "yes", minutes };
     for (const f of fields) if (f.input.value.trim()) body[f.name] = f.input.value.trim();
     submit.setBusy(true);
     try {
@@ -64,22 +68,6 @@ export function answerForm(ctx, requestId, done) {
     }
   });
   return form;
-}
-
-/** @param {string} name @param {string} label @param {string} hint @param {boolean} required */
-function textArea(name, label, hint, required) {
-  const id = uid(`answer-${name}`);
-  const input = h("textarea", { id, name, class: "input note-editor__text", rows: "3", "aria-describedby": `${id}-hint ${id}-error`, "aria-required": required ? "true" : null });
-  const error = h("p", { id: `${id}-error`, class: "field__error", hidden: true });
-  const element = h("div", { class: "field" }, h("label", { class: "field__label", for: id, text: required ? label : `${label} (optional)` }), h("p", { id: `${id}-hint`, class: "field__hint", text: hint }), error, input);
-  return {
-    name,
-    label,
-    required,
-    element,
-    input,
-    setError: fieldError(element, input, error),
-  };
 }
 
 /** The written answer. @param {NonNullable<Consult["answer"]>} answer */

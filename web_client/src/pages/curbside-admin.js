@@ -3,8 +3,9 @@
 // went unanswered; consult minutes), each consult's billing line with its flags, and the licence
 // rule (ring only psychiatrists licensed where the patient is), and the on-call rota (everyone's
 // shifts, added and removed here). No clinical content: ids, times and flags only, as the API
-// gives them.
+// gives them. The consult lines of the period shown download as CSV (audited on the server).
 
+import { API_BASE } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot } from "../forms.js";
 import { messageFor } from "../messages.js";
@@ -63,7 +64,7 @@ function metricsSection(ctx) {
     const since = new Date(Date.now() - days * 86_400_000).toISOString();
     try {
       const m = await ctx.api.get(`/admin/curbside/metrics?since=${encodeURIComponent(since)}`, { signal: ctx.signal });
-      replaceChildren(body, figures(m), billing(m.consults));
+      replaceChildren(body, figures(m), download(m), billing(m.consults));
     } catch (error) {
       if (!ctx.signal.aborted) replaceChildren(body, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
     }
@@ -97,8 +98,31 @@ function figures(m) {
     figure("Ringing before an answer, median", seconds(m.ringing_median_s), noCalls),
     figure("Call-now requests that escalated to backup", percent(m.share_escalated), noCalls),
     figure("Call-now requests nobody took (went to writing)", percent(m.share_unanswered_then_written), noCalls),
-    figure("Consult minutes per call", minutes, m.minutes_per_consult === null ? "No call has ended yet in this period" : `${total.toFixed(1)} min in all (talking and documenting)`),
+    figure("Consultant minutes per consult", minutes, m.minutes_per_consult === null ? "No consult with recorded time in this period" : `${total.toFixed(1)} min in all (calls: talking and documenting; written: as attested)`),
   );
+}
+
+/** The consult lines of exactly the period shown, as the server answered for it. @param {any} m */
+function download(m) {
+  const query = new URLSearchParams({ since: m.since, until: m.until });
+  return h(
+    "p",
+    { class: "form__actions" },
+    h("a", { class: "button button--quiet", href: `${API_BASE}/admin/curbside/report.csv?${query}`, download: true, text: "Download CSV" }),
+    h("span", { class: "muted", text: "One row per consult of this period: times, consultant minutes, consent and billing flags. No patient names or clinical content. Each download is recorded in the audit trail." }),
+  );
+}
+
+/** A consult's minutes, and where they come from. @param {any} c */
+function consultantMinutes(c) {
+  if (c.consultant_minutes === null) return "—";
+  const value = c.consultant_minutes.toFixed(1);
+  const t = c.times ?? {};
+  if (t.attested_minutes !== null && t.attested_minutes !== undefined) {
+    return t.writing_s === null ? `${value} (attested)` : `${value} (attested; form open ${Math.round(t.writing_s / 60)} min)`;
+  }
+  if (t.talking_s === null && t.writing_s !== null) return `${value} (form open, not attested)`;
+  return value;
 }
 
 /** @param {any[]} consults */
@@ -128,7 +152,7 @@ function billing(consults) {
               h("td", { text: new Date(c.created_at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) }),
               h("td", { text: `${MODE[c.mode] ?? c.mode}, ${(URGENCY[c.urgency] ?? c.urgency).toLowerCase()}` }),
               h("td", { text: STATUS_LABEL[/** @type {import('../curbside/status.js').Status} */ (c.status)] ?? c.status }),
-              h("td", { text: c.consultant_minutes === null ? "—" : c.consultant_minutes.toFixed(1) }),
+              h("td", { text: consultantMinutes(c) }),
               h("td", {}, c.billing_flags.length ? h("ul", { class: "curbside__flags" }, c.billing_flags.map((/** @type {string} */ f) => h("li", { text: FLAGS[f] ?? f }))) : h("span", { class: "badge badge--ok", text: "Billable" })),
             ),
           ),
