@@ -20,7 +20,7 @@ from server.visits.participants import ParticipantKind
 from server.visits.room_audit import RoomAudit
 from server.visits.status import VisitStatus
 from signaling import rooms
-from signaling.cluster import Member, NodeHooks, NodeRegistry, node_name
+from signaling.cluster import Member, NodeHooks, NodeRegistry, RedisQueue, node_name
 from signaling.curbside_events import CURBSIDE_SCHEDULER, attach_curbside
 from signaling.draining import attach_draining
 from signaling.identity import Identity, cookies_from_environ
@@ -41,7 +41,7 @@ def attach_signaling(app: web.Application) -> None:
     # Several processes: emits to a room or a user go through Redis to every process, so a
     # socket on another node hears them. One process keeps them in memory.
     manager: socketio.AsyncManager = (
-        socketio.AsyncRedisManager(redis_url, channel=redis_channel(settings.database.url))
+        RedisQueue(redis_url, redis_channel(settings.database.url))
         if redis_url
         else socketio.AsyncManager()
     )
@@ -178,7 +178,8 @@ def attach_signaling(app: web.Application) -> None:
         if not namespace.pending_disconnects:
             # Every seat was given up; otherwise the row stays, and another node sweeps it.
             await member.stop()
-        await _close_manager(manager)
+        if isinstance(manager, RedisQueue):
+            await manager.close()
 
     app.cleanup_ctx.append(signaling_ctx)
 
@@ -219,18 +220,3 @@ def redis_channel(database_url: str) -> str:
     database's name, not its host, which nodes may reach by different addresses."""
     database = make_url(database_url).database or ""
     return "liaison-" + hashlib.sha256(database.encode()).hexdigest()[:16]
-
-
-async def _close_manager(manager: socketio.AsyncManager) -> None:
-    """Stop the Redis listener and close its connections (python-socketio leaves them open)."""
-    if not isinstance(manager, socketio.AsyncRedisManager):
-        return
-    listener: asyncio.Task[None] | None = getattr(manager, "thread", None)
-    if listener is not None:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
-    for connection in (manager.pubsub, manager.redis):
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.aclose()
