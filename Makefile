@@ -27,10 +27,11 @@ test-all: test
 
 web: $(WEB_STAMP)
 
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check server signaling consult_notes tests bench
 	$(BIN)/ruff format --check server signaling consult_notes tests bench
 	$(BIN)/mypy
+	cd web_client && npm run --silent typecheck
 
 system-packages:
 	tools/ensure-system-packages

@@ -67,9 +67,10 @@ export function minutesField(ctx, requestId) {
       // Counted from the server's elapsed time and this page's own clock, so a wrong clock on
       // this computer does not change the figure.
       const received = performance.now();
+      const elapsedAtReceipt = w.elapsed_s;
       const offer = () => {
         if (edited) return;
-        const elapsed = w.elapsed_s + (performance.now() - received) / 1000;
+        const elapsed = elapsedAtReceipt + (performance.now() - received) / 1000;
         input.value = String(suggestedMinutes(elapsed, MAX_MINUTES));
       };
       offer();

@@ -275,7 +275,9 @@ function patientView(ctx, id) {
         row?.flags.length ? h("p", { class: "flags registry__flags" }, row.flags.map((f) => h("span", { class: `flag ${FLAGS[f].badge}`, text: FLAGS[f].long }))) : null,
         row?.flags.includes("safety") ? h("div", { class: "notice notice--error" }, h("p", { text: "Safety: PHQ-9 item 9 was answered above “Not at all”, or a safety flag has not been addressed. Contact the patient and record how it was addressed in the chart." })) : null,
       );
-      chart.append(summaryLine(row), scoreChart(scores, name));
+      // A patient no longer on the caseload has no summary line (append(null) would print "null").
+      const summary = summaryLine(row);
+      chart.append(...(summary ? [summary] : []), scoreChart(scores, name));
       contactsCard(ctx, id, contacts);
       tasksCard(ctx, id, tasks, patient.care_team);
     },
