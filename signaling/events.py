@@ -28,6 +28,9 @@ CURBSIDE_CANCEL = "curbside:cancel"
 CURBSIDE_END = "curbside:end"
 
 # Server -> client
+# {visit_id, you, peers, away, ice_servers}: `peers` are in the call now (with their conn_id);
+# `away` dropped but keep their seat ({participant_id, kind, display_name, until,
+# grace_left_ms}); anyone else the client knew is gone for good.
 ROOM_JOINED = "room:joined"
 ROOM_WAITING = "room:waiting"
 ROOM_REPLACED = "room:replaced"

@@ -231,9 +231,11 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def emit_effects(self, visit_id: int, effects: list[rooms.Effect]) -> None:
         for effect in effects:
             match effect:
-                case rooms.Joined(conn_id=conn, you=you, peers=peers):
+                case rooms.Joined(conn_id=conn, you=you, peers=peers, away=away):
                     await self.emit(
-                        ev.ROOM_JOINED, self.joined_payload(visit_id, conn, you, peers), to=conn
+                        ev.ROOM_JOINED,
+                        self.joined_payload(visit_id, conn, you, peers, away),
+                        to=conn,
                     )
                 case rooms.Waiting(conn_id=conn, since=since, returned=returned):
                     await self.emit(
@@ -284,13 +286,20 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             state.visit_id = None
 
     def joined_payload(
-        self, visit_id: int, conn: str, you: rooms.Peer, peers: tuple[rooms.Peer, ...]
+        self,
+        visit_id: int,
+        conn: str,
+        you: rooms.Peer,
+        peers: tuple[rooms.Peer, ...],
+        away: tuple[rooms.AwayPeer, ...] = (),
     ) -> dict[str, Any]:
-        servers = ice_servers(self.settings.ice, you.participant_id.replace(":", "-"), self.clock())
+        now = self.clock()
+        servers = ice_servers(self.settings.ice, you.participant_id.replace(":", "-"), now)
         return {
             "visit_id": visit_id,
             "you": peer_dict(you),
             "peers": [peer_dict(p) for p in peers],
+            "away": [away_dict(a, now) for a in away],
             "ice_servers": [s.model_dump(exclude_none=True) for s in servers],
         }
 
@@ -354,6 +363,18 @@ def peer_dict(peer: rooms.Peer) -> dict[str, Any]:
         "kind": peer.kind.value,
         "display_name": peer.display_name,
         "conn_id": peer.conn_id,
+    }
+
+
+def away_dict(peer: rooms.AwayPeer, now: datetime) -> dict[str, Any]:
+    # The time left, not only the deadline: the browser's clock need not agree with ours.
+    left = max(peer.until - now, timedelta(0))
+    return {
+        "participant_id": peer.participant_id,
+        "kind": peer.kind.value,
+        "display_name": peer.display_name,
+        "until": peer.until.isoformat(),
+        "grace_left_ms": int(left.total_seconds() * 1000),
     }
 
 

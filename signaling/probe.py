@@ -6,7 +6,9 @@ and carries real media with aiortc: a synthetic video track out, a frame counter
 track in.
 
 Negotiation follows the mesh rule the web client uses: whoever joins the call offers to every
-peer already in it (the `peers` of `room:joined`); the others answer. aiortc gathers all its
+peer already in it (the `peers` of `room:joined`); the others answer. A fresh client has no
+link to anyone who is `away` in that answer (they offer when they come back), so it only
+records who they are. aiortc gathers all its
 candidates before a description is set, so descriptions carry their candidates and no
 trickle is needed; candidates that a browser trickles are added as they come.
 """
@@ -78,6 +80,9 @@ class ProbeClient:
         self.track_arrived = asyncio.Event()
         self.ice_servers: list[RTCIceServer] = []
         self.you: dict[str, Any] = {}
+        # From the latest room:joined: connected now, and dropped but keeping their seat.
+        self.peers: list[dict[str, Any]] = []
+        self.away: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._register()
 
@@ -163,6 +168,8 @@ class ProbeClient:
 
     async def _on_joined(self, data: dict[str, Any]) -> None:
         self.you = data["you"]
+        self.peers = data["peers"]
+        self.away = data.get("away", [])
         if self.use_ice_servers:
             self.ice_servers = [RTCIceServer(**s) for s in data.get("ice_servers", [])]
         self.waiting.clear()

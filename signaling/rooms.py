@@ -239,10 +239,27 @@ class LobbyEntry:
 
 
 @dataclass(frozen=True)
+class AwayPeer:
+    """Someone in the call whose connection dropped and who keeps their seat until `until`.
+
+    Named by identity: their next connection has a new id, and a client that held a tile for
+    them before its own drop must tell "away, may be back" from "gone for good"."""
+
+    participant_id: str
+    kind: Kind
+    display_name: str
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Joined:
+    """In the call: `peers` are connected now, `away` may come back; anyone else the
+    newcomer knew of is gone for good."""
+
     conn_id: str
     you: Peer
     peers: tuple[Peer, ...]
+    away: tuple[AwayPeer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -566,8 +583,7 @@ def _derived(before: RoomState, after: RoomState, reason: LeftReason) -> list[Ef
             effects.append(PeerLeft(stayed, p.participant_id, _conn(p), reason))
     for p in now_in:
         if was_in.get(p.participant_id) != p.conn_id:
-            others = tuple(_peer(q) for q in now_in if q is not p)
-            effects.append(Joined(_conn(p), _peer(p), others))
+            effects.append(_joined(after, p))
             if stayed:
                 effects.append(PeerJoined(stayed, _peer(p)))
     was = {p.participant_id: (p.presence, p.conn_id) for p in before.participants}
@@ -589,11 +605,15 @@ def _derived(before: RoomState, after: RoomState, reason: LeftReason) -> list[Ef
 def _view(s: RoomState, p: Participant) -> list[Effect]:
     if p.presence is Presence.WAITING:
         return [Waiting(_conn(p), _since(p))]
-    others = tuple(_peer(q) for q in _in_call(s) if q is not p)
-    effects: list[Effect] = [Joined(_conn(p), _peer(p), others)]
+    effects: list[Effect] = [_joined(s, p)]
     if p.kind is Kind.CLINICIAN:
         effects.append(LobbyUpdate((_conn(p),), lobby(s)))
     return effects
+
+
+def _joined(s: RoomState, p: Participant) -> Joined:
+    others = tuple(_peer(q) for q in _in_call(s) if q is not p)
+    return Joined(_conn(p), _peer(p), others, away_peers(s))
 
 
 def _require_not_started(s: RoomState) -> None:
@@ -649,6 +669,11 @@ def _since(p: Participant) -> datetime:
     return p.waiting_since
 
 
+def _since_away(p: Participant) -> datetime:
+    assert p.away_since is not None, "AWAY participants have an away_since"
+    return p.away_since
+
+
 def _peer(p: Participant) -> Peer:
     return Peer(p.participant_id, p.kind, p.display_name, _conn(p))
 
@@ -658,6 +683,15 @@ def _peer(p: Participant) -> Peer:
 
 def in_call_connections(state: RoomState) -> tuple[str, ...]:
     return tuple(_conn(p) for p in _in_call(state))
+
+
+def away_peers(state: RoomState) -> tuple[AwayPeer, ...]:
+    """Who dropped out of the call and may still come straight back (AWAY with a seat)."""
+    return tuple(
+        AwayPeer(p.participant_id, p.kind, p.display_name, _since_away(p) + state.reconnect_grace)
+        for p in state.participants
+        if p.presence is Presence.AWAY and p.admitted
+    )
 
 
 def clinician_connections(state: RoomState) -> tuple[str, ...]:

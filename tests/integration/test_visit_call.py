@@ -52,6 +52,29 @@ class Call:
         await probe.connect()
         return probe
 
+    async def interpreter(self) -> ProbeClient:
+        """A guest invited by link, joined and consented (guests skip the other steps)."""
+        invited = await self.clinic.psychiatrist.post(
+            f"/api/v1/visits/{self.visit_id}/links",
+            json={"guest_role": "interpreter", "display_name": "Luis (interpreter)"},
+        )
+        assert invited.status == 201, await invited.text()
+        holder = self.holders()
+        await holder.join((await invited.json())["url"])
+        assert (await holder.consent()).status == 200
+        probe = self.probe({"liaison_visit": holder.session_token})
+        await probe.connect()
+        return probe
+
+    async def admitted(self, clinician: ProbeClient, who: ProbeClient) -> None:
+        await who.join(self.visit_id)
+        async with asyncio.timeout(10):
+            while not clinician.lobby:
+                clinician.lobby_changed.clear()
+                await clinician.lobby_changed.wait()
+        await clinician.admit(clinician.lobby[0]["participant_id"])
+        await until(who.joined)
+
     async def clinician(self, persona: Persona | None = None) -> ProbeClient:
         probe = self.probe(session_cookie(persona or self.clinic.psychiatrist))
         await probe.connect()
@@ -171,6 +194,49 @@ async def test_a_patient_who_reconnects_within_grace_comes_back_admitted(call: C
     await back.connect()
     assert (await back.join(call.visit_id))["presence"] == "in_call"
     await until(back.joined)
+    async with asyncio.timeout(20):
+        await back.wait_media(frames=3)
+
+
+@pytest.mark.parametrize("interpreter_meanwhile", ["leaves", "drops"])
+async def test_a_returning_patient_is_told_who_is_away_and_who_is_gone(
+    call: Call, interpreter_meanwhile: str
+) -> None:
+    clinician = await call.clinician()
+    await clinician.join(call.visit_id)
+    patient = await call.patient()
+    await call.admitted(clinician, patient)
+    interpreter = await call.interpreter()
+    await call.admitted(clinician, interpreter)
+    interpreter_id = interpreter.you["participant_id"]
+
+    cookies = patient.cookies
+    clinician.peer_left.clear()
+    await patient.sio.disconnect()
+    await until(clinician.peer_left)
+    # While the patient is offline, the interpreter hangs up for good, or drops too.
+    clinician.peer_left.clear()
+    if interpreter_meanwhile == "leaves":
+        await interpreter.request("room:leave")
+    else:
+        await interpreter.sio.disconnect()
+    await until(clinician.peer_left)
+
+    back = call.probe(cookies)
+    await back.connect()
+    assert (await back.join(call.visit_id))["presence"] == "in_call"
+    await until(back.joined)
+    assert [p["participant_id"] for p in back.peers] == [clinician.you["participant_id"]]
+    if interpreter_meanwhile == "leaves":
+        assert back.away == []
+    else:
+        (away,) = back.away
+        assert away["participant_id"] == interpreter_id
+        assert away["display_name"] == "Luis (interpreter)"
+        assert away["kind"] == "guest"
+        # The test clock stands still: the whole grace is left.
+        grace = call.clinic.client.app[SERVICES].settings.signaling.reconnect_grace_s
+        assert away["grace_left_ms"] == grace * 1000
     async with asyncio.timeout(20):
         await back.wait_media(frames=3)
 

@@ -20,6 +20,7 @@ from server.errors import Conflict, Forbidden, Gone, LiaisonError, NotFound
 from signaling.rooms import (
     LINK_REVOKED,
     Attendee,
+    AwayPeer,
     DenyReason,
     Effect,
     Joined,
@@ -43,6 +44,7 @@ from signaling.rooms import (
     VisitStatus,
     Waiting,
     admit,
+    away_peers,
     can_signal,
     cancel,
     clinician_connections,
@@ -92,6 +94,11 @@ def peer(pid: str, conn: str | None = None) -> Peer:
     kind = Kind.CLINICIAN if pid.startswith("user:") else Kind.GUEST
     kind = Kind.PATIENT if pid == PAT else kind
     return Peer(pid, kind, NAMES[pid], conn or sid(pid))
+
+
+def away(pid: str, since: datetime) -> AwayPeer:
+    p = peer(pid)
+    return AwayPeer(pid, p.kind, p.display_name, since + GRACE)
 
 
 def call(*pids: str, s: RoomState | None = None, now: datetime = T0) -> RoomState:
@@ -329,6 +336,64 @@ def test_it_readmits_a_participant_who_reconnects_within_grace() -> None:
         Joined("sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),)),
         PeerJoined((sid(ADA),), peer(PAT, "sid-pat-2")),
     ]
+
+
+# While Pat was offline, what became of Ina (also in the call), and how Pat's rejoin lists her.
+WHILE_PAT_AWAY: dict[str, tuple[Callable[[RoomState], RoomState], str]] = {
+    "left": (lambda s: leave(s, sid(INA), at(20)).state, "gone"),
+    "revoked": (lambda s: revoke(s, INA, at(20)).state, "gone"),
+    "sent_back": (lambda s: return_to_lobby(s, ADA, INA, at(20)).state, "gone"),
+    "dropped": (lambda s: disconnect(s, sid(INA), at(20)).state, "away"),
+    "dropped_and_back": (
+        lambda s: join(disconnect(s, sid(INA), at(20)).state, "sid-ina-2", INA, at(25)).state,
+        "present",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(WHILE_PAT_AWAY))
+def test_it_tells_a_returning_participant_who_is_away_and_who_is_gone(what: str) -> None:
+    happen, expected = WHILE_PAT_AWAY[what]
+    s = disconnect(call(PAT, INA), sid(PAT), at(10)).state
+    s = happen(s)
+
+    s, effects = join(s, "sid-pat-2", PAT, at(30) + GRACE / 2)
+
+    joined = effects[0]
+    assert isinstance(joined, Joined) and joined.conn_id == "sid-pat-2"
+    ina = {"present": [peer(INA, "sid-ina-2")], "away": [], "gone": []}[expected]
+    assert joined.peers == (peer(ADA), *ina)
+    assert joined.away == ((away(INA, at(20)),) if expected == "away" else ())
+    assert away_peers(s) == joined.away
+
+
+def test_it_does_not_list_as_away_someone_whose_grace_ran_out_meanwhile() -> None:
+    s = disconnect(call(PAT, INA), sid(INA), at(5)).state
+    s = disconnect(s, sid(PAT), at(10)).state
+
+    joined = join(s, "sid-pat-2", PAT, at(5) + GRACE).effects[0]
+
+    assert joined == Joined("sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),), ())
+
+
+def test_it_lists_the_away_in_the_answer_to_a_repeated_join() -> None:
+    s = disconnect(call(PAT, INA), sid(INA), at(10)).state
+
+    assert join(s, sid(PAT), PAT, at(11)).effects == [
+        Joined(sid(PAT), peer(PAT), (peer(ADA),), (away(INA, at(10)),))
+    ]
+
+
+def test_it_does_not_list_as_away_someone_who_dropped_from_the_lobby() -> None:
+    s = call(PAT)
+    s = join(s, sid(INA), INA, at(1)).state
+    s = disconnect(s, sid(INA), at(2)).state
+    s = disconnect(s, sid(PAT), at(3)).state
+
+    assert presence(s, INA) is Presence.AWAY
+    assert away_peers(s) == (away(PAT, at(3)),)
+    s, effects = join(s, sid(BEN), BEN, at(4))
+    assert effects[0] == Joined(sid(BEN), peer(BEN), (peer(ADA),), (away(PAT, at(3)),))
 
 
 def test_it_asks_for_admission_again_after_the_grace_window() -> None:
@@ -748,7 +813,9 @@ def test_a_dead_nodes_connections_drop_as_if_each_disconnected() -> None:
     # The patient's browser reconnects to the surviving node within the grace: still admitted.
     s, effects = join(s, "sid-pat-2", PAT, at(10) + GRACE / 2, node_id="node-b")
     assert presence(s, PAT) is Presence.IN_CALL
-    assert effects[0] == Joined("sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),))
+    assert effects[0] == Joined(
+        "sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),), (away(INA, at(10)),)
+    )
 
 
 def test_a_dead_node_leaves_a_closed_room_closed() -> None:

@@ -1,6 +1,6 @@
 // Unit tests of the pure parts of the video-visit client, run with Node's own test runner
 // (`npm test`, no dependencies): quality verdicts, dates, and PeerLink's negotiation decisions
-// against a scripted stand-in for RTCPeerConnection. The real browser path is covered by
+// against a scripted stand-in for RTCPeerConnection, and what a rejoin does with known peers. The real browser path is covered by
 // tests/e2e/test_video_visit.py.
 
 import assert from "node:assert/strict";
@@ -8,6 +8,7 @@ import { test } from "node:test";
 
 import { PeerLink, sdpSessionId } from "../src/rtc/peer.js";
 import { verdict } from "../src/rtc/quality.js";
+import { reconcile } from "../src/rtc/roster.js";
 import { isoDate, waitedFor } from "../src/visit/format.js";
 
 // --- a scripted RTCPeerConnection: just the state PeerLink reads ----------------------------
@@ -182,4 +183,58 @@ test("how long someone has waited", () => {
   assert.equal(waitedFor("2026-01-05T09:59:00Z", now), "1 minute");
   assert.equal(waitedFor("2026-01-05T08:55:00Z", now), "1 hour 5 minutes");
   assert.equal(waitedFor("2026-01-05T10:05:00Z", now), "less than a minute"); // a fast device clock
+});
+
+// --- rejoining: which tiles stay -------------------------------------------------------------
+
+/** @param {string} participantId @param {Partial<import('../src/rtc/roster.js').KnownPeer>} [more] */
+function known(participantId, more = {}) {
+  return { participantId, connId: `old-${participantId}`, linked: true, connected: true, reconnecting: false, ...more };
+}
+
+/** @param {string} participantId */
+function listed(participantId) {
+  return { participant_id: participantId, kind: /** @type {const} */ ("clinician"), display_name: "Dr Ada", conn_id: `new-${participantId}` };
+}
+
+/** @param {string} participantId @param {number} left */
+function awayFor(participantId, left) {
+  return { participant_id: participantId, kind: /** @type {const} */ ("guest"), display_name: "Ina", until: "2026-01-05T10:02:00+00:00", grace_left_ms: left };
+}
+
+test("after our own drop, a peer who left for good meanwhile goes at once; the away keep their grace", () => {
+  const clinician = known("user:1");
+  const interpreterLeft = known("link:11", { connected: false, reconnecting: true });
+  const familyAway = known("link:12", { connected: false, reconnecting: true });
+  const pcpAwayLiveMedia = known("user:2");
+  const result = reconcile(
+    [clinician, interpreterLeft, familyAway, pcpAwayLiveMedia],
+    { peers: [listed("user:1")], away: [awayFor("link:12", 30_000), awayFor("user:2", 90_000)] },
+    120_000,
+  );
+  assert.deepEqual(result, [
+    { fate: "keep" },
+    { fate: "drop" },
+    { fate: "await", graceMs: 30_000 },
+    { fate: "await", graceMs: 90_000 },
+  ]);
+});
+
+test("a peer whose media still flows is dropped when the server says it is gone", () => {
+  assert.deepEqual(reconcile([known("link:11")], { peers: [], away: [] }, 120_000), [{ fate: "drop" }]);
+});
+
+test("a listed peer without a live link, and an unnamed early offerer, start afresh", () => {
+  const closed = known("user:1", { linked: false, connected: false });
+  const unnamed = { ...known("x"), participantId: null };
+  assert.deepEqual(reconcile([closed, unnamed], { peers: [listed("user:1")], away: [] }, 120_000), [{ fate: "drop" }, { fate: "drop" }]);
+});
+
+test("without a list of the away (an older server), a peer is kept while its media flows", () => {
+  const result = reconcile(
+    [known("user:1"), known("link:11"), known("link:12", { reconnecting: true, connected: false }), known("link:13", { connected: false })],
+    { peers: [listed("user:1")] },
+    120_000,
+  );
+  assert.deepEqual(result, [{ fate: "keep" }, { fate: "await", graceMs: 120_000 }, { fate: "await", graceMs: null }, { fate: "drop" }]);
 });

@@ -9,7 +9,8 @@
 // Reconnects: socket.io reconnects by itself (socket.js also after the server let us go, e.g.
 // `server:draining` when it shuts down: then to another server); the new connection sends
 // room:join again and the server puts an admitted participant straight back in the call
-// within its grace window. Peer
+// within its grace window. Its room:joined lists who is in the call and who is away: tiles of
+// anyone else (gone for good while we were offline) are dropped at once (roster.js). Peer
 // connections are kept through a signaling drop (media often keeps flowing); a connection that
 // failed or missed a signal meanwhile restarts ICE. A peer whose page was reloaded shows up
 // with a new SDP session id, and gets a fresh peer connection.
@@ -20,6 +21,7 @@
 import * as ev from "./events.js";
 import { PeerLink, sdpSessionId } from "./peer.js";
 import { verdict } from "./quality.js";
+import { reconcile } from "./roster.js";
 import { RtcSocket, SignalError } from "./socket.js";
 
 /** @typedef {import('./events.js').Peer} Peer */
@@ -55,7 +57,8 @@ import { RtcSocket, SignalError } from "./socket.js";
  *   whileOffline: true only while the socket is away; withdrawn once it is back
  */
 
-// A peer that dropped is dropped here too if it has not come back within the server's grace.
+// A peer that dropped is dropped here too if it has not come back within the server's grace
+// (room:joined says how much of it is left; this is its default).
 const PEER_RETURN_GRACE_MS = 120_000;
 const QUALITY_INTERVAL_MS = 2000;
 // Consecutive poor samples (about 6 s) before video is paused to keep the sound going.
@@ -257,18 +260,21 @@ export class Call {
   joined(data) {
     this.you = data.you;
     this.iceServers = data.ice_servers.map((s) => ({ ...s }));
-    const listed = new Map(data.peers.map((p) => [p.participant_id, p]));
-    // Links kept through our own reconnect, to peers still here, stay. A peer not listed may
-    // be reconnecting too (a server draining its sockets moves everyone at once): while media
-    // still flows, its link is kept for its return (peer:joined), as after peer:left
-    // "disconnected". The rest go.
-    for (const remote of [...this.remotes.values()]) {
-      const peer = remote.participantId ? listed.get(remote.participantId) : undefined;
-      if (peer && remote.link && !remote.link.closed) continue;
-      if (remote.connection === "reconnecting" && !peer) continue; // already awaited, on its own timer
-      if (remote.participantId && remote.link?.pc.connectionState === "connected") this.awaitReturn(remote);
-      else this.dropRemote(remote);
-    }
+    // Links kept through our own reconnect, to peers still here, stay; a peer the server lists
+    // as away keeps its "Reconnecting…" tile for the grace it has left; the rest are gone.
+    const remotes = [...this.remotes.values()];
+    const known = remotes.map((remote) => ({
+      participantId: remote.participantId,
+      connId: remote.connId,
+      linked: Boolean(remote.link && !remote.link.closed),
+      connected: remote.link?.pc.connectionState === "connected",
+      reconnecting: remote.connection === "reconnecting",
+    }));
+    reconcile(known, data, PEER_RETURN_GRACE_MS).forEach((decided, i) => {
+      const remote = remotes[i];
+      if (decided.fate === "drop") this.dropRemote(remote);
+      else if (decided.fate === "await" && decided.graceMs !== null) this.awaitReturn(remote, decided.graceMs);
+    });
     this.state = "in_call";
     this.emit("state", { state: "in_call" });
     for (const peer of data.peers) {
@@ -308,8 +314,12 @@ export class Call {
     this.emitRemotes();
   }
 
-  /** Keep a dropped peer's link for its return, within the server's grace. @param {Remote} remote */
-  awaitReturn(remote) {
+  /**
+   * Keep a dropped peer's link for its return, within the server's grace.
+   * @param {Remote} remote
+   * @param {number} [graceMs]  what is left of it
+   */
+  awaitReturn(remote, graceMs = PEER_RETURN_GRACE_MS) {
     remote.connection = "reconnecting";
     window.clearTimeout(remote.dropTimer);
     remote.dropTimer = window.setTimeout(() => {
@@ -317,7 +327,7 @@ export class Call {
         this.dropRemote(remote);
         this.emitRemotes();
       }
-    }, PEER_RETURN_GRACE_MS);
+    }, graceMs);
   }
 
   /** @param {import('./events.js').SignalIn} data */

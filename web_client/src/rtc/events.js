@@ -55,7 +55,12 @@ export const CHAT_MAX_CHARS = 2000;
  * @typedef {{participant_id: string, kind: PeerKind, display_name: string, since: string}} LobbyEntry
  * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
  *
- * @typedef {{visit_id: number, you: Peer, peers: Peer[], ice_servers: IceServer[]}} RoomJoined
+ * @typedef {{participant_id: string, kind: PeerKind, display_name: string, until: string,
+ *   grace_left_ms: number}} AwayPeer
+ *   in the call but dropped: may come back (on a new connection) within grace_left_ms
+ *
+ * @typedef {{visit_id: number, you: Peer, peers: Peer[], away: AwayPeer[], ice_servers: IceServer[]}} RoomJoined
+ *   peers: connected now; away: dropped, keeping their seat; anyone else is gone for good
  * @typedef {{visit_id: number, since: string, returned: boolean}} RoomWaiting
  * @typedef {{visit_id: number, reason: string}} RoomRemoved
  *   reason: a deny reason ("not_recognised", "wrong_visit", "rescheduled", "other") or "link_revoked"
