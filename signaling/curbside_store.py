@@ -2,7 +2,7 @@
 
 The same approach as the visit rooms' store (signaling/room_store.py): a change loads the
 request's routing state (``consult_requests.state``, a :class:`~signaling.curbside.CurbsideState`
-as JSON), applies a pure transition from signaling/curbside.py and saves it with::
+as JSON), applies a pure transition from signaling/curbside/ and saves it with::
 
     UPDATE consult_requests SET state = ..., version = <v + 1>, ...
      WHERE id = ? AND version = <v, the version it read>

@@ -7,12 +7,12 @@
       -> views.py       reading: one request, the written queue, lists, admin metrics
       -> oncall.py      OnCallService: shifts, licences, the admin's licence-rule override,
                         and the on-call roster with presence
-         -> signaling/curbside.py           the pure routing machine (every transition)
+         -> signaling/curbside/           the pure routing machine (every transition)
          -> signaling/curbside_store.py     its state in the database, compare-and-set
          -> signaling/curbside_presence.py  dashboard sockets, agreed across processes
       context.py  the record's context a request carries;  billing.py  pure billing checks
 
-Errors are the routing machine's (signaling/curbside.py: already_taken, not_rung, ...) and::
+Errors are the routing machine's (signaling/curbside/: already_taken, not_rung, ...) and::
 
     NotFound   request_not_found   no such request, or not one the caller takes part in
                shift_not_found

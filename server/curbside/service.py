@@ -1,6 +1,6 @@
 """Curbside requests, from the PCP's question to a completed call or an acknowledged answer.
 
-Every change goes through the routing machine (signaling/curbside.py) and its store
+Every change goes through the routing machine (signaling/curbside/) and its store
 (signaling/curbside_store.py), which saves it with a compare-and-set. This service decides who
 may ask for it, has what goes with it written in the same transaction (server/curbside/
 record.py: the call's visit, the consultant on the care team, the answer, the Encounter, the

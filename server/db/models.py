@@ -549,7 +549,7 @@ class CurbsidePolicy(Base):
 
 
 class ConsultRequest(Base):
-    """A curbside consult request. Its routing state (signaling/curbside.py CurbsideState) is
+    """A curbside consult request. Its routing state (signaling/curbside/ CurbsideState) is
     ``state`` as JSON, changed only with a compare-and-set on ``version``; ``status``,
     ``ring_deadline`` and ``consultant_id`` are copies of it kept for queries."""
 

@@ -8,7 +8,7 @@ import { h, uid } from "../dom.js";
 import { fieldError } from "../forms.js";
 import { messageFor } from "../messages.js";
 
-// The server's MAX_WRITTEN_MINUTES (signaling/curbside.py); the server is the judge.
+// The server's MAX_WRITTEN_MINUTES (signaling/curbside/); the server is the judge.
 export const MAX_MINUTES = 240;
 const REFRESH_MS = 30_000;
 

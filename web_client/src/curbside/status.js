@@ -1,7 +1,7 @@
 // Curbside consults without DOM: what each status means in plain words for the PCP and the
 // psychiatrist, the psychiatrist's list of ringing requests as socket events change it, and
 // due-time wording for the written queue. The server decides every transition
-// (signaling/curbside.py); these functions only describe what it said.
+// (signaling/curbside/); these functions only describe what it said.
 
 /**
  * @typedef {"ringing" | "accepted" | "in_call" | "documenting" | "completed" | "queued_written" |
@@ -62,7 +62,7 @@ export const STATUS_BADGE = {
   acknowledged: "badge--plain",
   cancelled: "badge--plain",
 };
-/** Statuses in which the PCP may still withdraw the request (signaling/curbside.py CANCELLABLE). */
+/** Statuses in which the PCP may still withdraw the request (signaling/curbside/ CANCELLABLE). */
 export const CANCELLABLE = new Set(["ringing", "accepted", "queued_written"]);
 /** A call is on (or about to be): both sides are in the call's room. */
 export const IN_CALL = new Set(["accepted", "in_call"]);

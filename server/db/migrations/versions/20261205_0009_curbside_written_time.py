@@ -1,6 +1,6 @@
 """curbside written time
 
-The routing state of a curbside request (``consult_requests.state``, signaling/curbside.py)
+The routing state of a curbside request (``consult_requests.state``, signaling/curbside/)
 gains the consultant's time on a written answer: ``writing_started`` (each psychiatrist's first
 opening of the answer form) and ``attested_minutes`` (what the author attested), in state format
 2. Stored format-1 states are rewritten with neither (their time was never measured), so every
