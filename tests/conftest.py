@@ -1,6 +1,7 @@
 """Factories shared by every test: settings on a real database (a SQLite file, or with
 LIAISON_TEST_DATABASE=postgresql a PostgreSQL database of the test's own), a migrated database,
-a real app on 127.0.0.1, and personas that sign in."""
+one database on each back end for several processes to share (shared_database_url), a real app
+on 127.0.0.1, and personas that sign in."""
 
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ if TEST_DATABASE not in ("sqlite", "postgresql"):
     )
 
 
-def sqlite_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path, name: str = "liaison.db") -> str:
     """A SQLite file of the test's own, for tests that are about SQLite whatever the back end."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / name}"
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -87,13 +88,17 @@ async def migrate(settings: Settings) -> None:
     """Give the test's database the current schema, replacing whatever it held: a copy of one
     database migrated once per test run (running every migration for every test would dominate
     the suite's time). A PostgreSQL database other than the tests' own is migrated in place."""
-    url = make_url(settings.database.url)
+    await migrate_url(settings.database.url)
+
+
+async def migrate_url(database_url: str) -> None:
+    """``migrate`` for a database named by its URL."""
+    url = make_url(database_url)
     if url.get_backend_name() == "postgresql":
-        databases = _postgres_databases() if TEST_DATABASE == "postgresql" else None
-        if databases is not None and databases.owns(url.database or ""):
-            await databases.create_migrated(url.database or "")
+        if _postgres is not None and _postgres.owns(url.database or ""):
+            await _postgres.create_migrated(url.database or "")
             return
-        engine = create_engine(settings.database)
+        engine = create_engine(DatabaseSettings(url=database_url))
         try:
             await upgrade(engine)
         finally:
@@ -108,7 +113,7 @@ async def migrate(settings: Settings) -> None:
         finally:
             await engine.dispose()  # closing the last connection checkpoints the WAL
         _template_db = template
-    target = Path(settings.database.url.split("///", 1)[1])
+    target = Path(database_url.split("///", 1)[1])
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_template_db, target)
 
@@ -244,8 +249,9 @@ def _postgres_databases() -> _PostgresDatabases:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "sqlite_only(reason): about SQLite itself (its file, its WAL); skipped when the suite "
-        "runs on PostgreSQL (LIAISON_TEST_DATABASE=postgresql)",
+        "sqlite_only(reason): runs on SQLite only, as tests about SQLite itself (its file, its "
+        "WAL) and shared_database_url's [sqlite] case do; skipped when the suite runs on "
+        "PostgreSQL (LIAISON_TEST_DATABASE=postgresql)",
     )
 
 
@@ -258,16 +264,54 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def _test_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Skips SQLite-only tests on PostgreSQL; drops the PostgreSQL databases a test created,
     after its other fixtures (its apps and their engines) are gone."""
-    if TEST_DATABASE != "postgresql":
-        yield
-        return
-    marker = request.node.get_closest_marker("sqlite_only")
-    if marker is not None:
-        reason = marker.args[0] if marker.args else "about SQLite itself"
-        pytest.skip(f"SQLite only ({reason}): runs in the SQLite pass")
+    if TEST_DATABASE == "postgresql":
+        marker = request.node.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "about SQLite itself"
+            pytest.skip(f"SQLite only ({reason}): runs in the SQLite pass")
     yield
+    # Also in the SQLite pass, which makes PostgreSQL databases for postgres_database_url.
     if _postgres is not None:
         _postgres.drop_created()
+
+
+@pytest.fixture
+async def postgres_database_url(tmp_path: Path) -> str:
+    """A fresh, migrated PostgreSQL database of the test's own on the test server, whatever
+    LIAISON_TEST_DATABASE says, for several engines, processes or apps to share; dropped after
+    the test. Not the database ``make_settings(tmp_path)`` gives in the PostgreSQL pass."""
+    return await _shared_postgres_database(tmp_path)
+
+
+async def _shared_postgres_database(tmp_path: Path) -> str:
+    postgres_admin_url()  # skips with a hint, or fails in CI, when there is no server
+    databases = _postgres_databases()
+    name = databases.name_for(tmp_path / "shared")
+    await databases.create_migrated(name)
+    return databases.url_for(name)
+
+
+@pytest.fixture(
+    params=[
+        # A SQLite file in either pass, so in the PostgreSQL pass this case would only repeat
+        # the SQLite pass's run of it: skipped there, by the sqlite_only marker.
+        pytest.param(
+            "sqlite", marks=pytest.mark.sqlite_only("the [sqlite] case of a two-back-end test")
+        ),
+        "postgresql",
+    ]
+)
+async def shared_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One migrated database that several engines, processes or apps open at once, on each back
+    end in turn: ``[sqlite]`` a SQLite file (in the SQLite pass only), ``[postgresql]`` a
+    PostgreSQL database as ``postgres_database_url`` (in both passes: ``make test`` alone covers
+    several processes on PostgreSQL). Never the test's own database, which ``make_app`` and
+    ``migrate`` replace."""
+    if request.param == "postgresql":
+        return await _shared_postgres_database(tmp_path)
+    url = sqlite_url(tmp_path, "shared.db")
+    await migrate_url(url)
+    return url
 
 
 async def error_code(response: aiohttp.ClientResponse, status: int) -> str:

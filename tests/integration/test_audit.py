@@ -9,7 +9,6 @@ import itertools
 import os
 import sqlite3
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,13 +19,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.audit import (
     GENESIS_HASH,
@@ -44,7 +37,6 @@ from server.audit.chain import Link, link_hash
 from server.auth.roles import Role
 from server.clock import FakeClock
 from server.db.engine import create_engine, session_factory
-from server.db.migrate import upgrade
 from server.db.models import AuditEvent, Patient, User, Visit, VisitLink
 from server.logs import request_id_var
 from server.settings import DatabaseSettings, Settings
@@ -54,8 +46,7 @@ from tests.conftest import (
     AppFactory,
     make_settings,
     migrate,
-    postgres_admin_url,
-    sqlite_url,
+    migrate_url,
 )
 from tests.integration.test_database import PROJECT, run_cli
 
@@ -359,46 +350,7 @@ async def test_it_verifies_while_writers_append(trail: Trail, audit: AuditLog) -
     assert (await verify(trail)).events_checked == 50 + appended
 
 
-# --- Concurrent writers: SQLite always; PostgreSQL with LIAISON_TEST_POSTGRES_URL -----------------
-
-
-@asynccontextmanager
-async def fresh_postgres(admin_url: str) -> AsyncIterator[str]:
-    """A fresh, migrated database on that server (the role may create databases); dropped after."""
-    name = f"liaison_audit_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-            await migrate_url(url)
-            yield url
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-async def migrate_url(url: str) -> None:
-    engine = create_engine(DatabaseSettings(url=url))
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path)
-        await migrate_url(url)
-        yield url
-        return
-    admin_url = postgres_admin_url()
-    async with fresh_postgres(admin_url) as url:
-        yield url
+# --- Concurrent writers, on a SQLite file and on PostgreSQL (shared_database_url) ----------------
 
 
 @asynccontextmanager
@@ -418,10 +370,12 @@ async def targets_in_order(db: async_sessionmaker[AsyncSession]) -> list[tuple[i
         return [(seq, target or "") for seq, target in found.all()]
 
 
-async def test_two_engines_write_one_gap_free_chain(database_url: str, clock: FakeClock) -> None:
+async def test_two_engines_write_one_gap_free_chain(
+    shared_database_url: str, clock: FakeClock
+) -> None:
     """20 tasks x 50 events through two AuditLogs on two engines (as two processes would
     have), a tenth of them appended inside the writer's own transaction."""
-    async with open_db(database_url) as db_one, open_db(database_url) as db_two:
+    async with open_db(shared_database_url) as db_one, open_db(shared_database_url) as db_two:
         async with AuditLog(db_one, clock) as one, AuditLog(db_two, clock) as two:
 
             async def writer(w: int) -> None:
@@ -465,11 +419,12 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
 
 
-async def test_separate_processes_write_one_chain(database_url: str) -> None:
+async def test_separate_processes_write_one_chain(shared_database_url: str) -> None:
     names, waves, per_wave = ["a", "b", "c"], 10, 20
     processes = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", WRITER_PROCESS, database_url, name, str(waves), str(per_wave),
+            sys.executable, "-c", WRITER_PROCESS, shared_database_url, name,
+            str(waves), str(per_wave),
             cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)},
             stderr=asyncio.subprocess.PIPE,
         )
@@ -478,7 +433,7 @@ async def test_separate_processes_write_one_chain(database_url: str) -> None:
     for process in processes:
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=50)
         assert process.returncode == 0, stderr.decode()
-    async with open_db(database_url) as db:
+    async with open_db(shared_database_url) as db:
         chain = await targets_in_order(db)
         total = len(names) * waves * per_wave
         assert [seq for seq, _ in chain] == list(range(1, total + 1))
@@ -486,12 +441,17 @@ async def test_separate_processes_write_one_chain(database_url: str) -> None:
         assert report.ok, report.problems
 
 
-async def test_a_transaction_holding_the_head_cannot_stall_the_log(database_url: str) -> None:
+async def test_a_transaction_holding_the_head_cannot_stall_the_log(
+    shared_database_url: str,
+) -> None:
     """Misuse (record_in, then record() in the same transaction) fails that record() after
     the lock timeout, rather than stopping the process's audit writes for good."""
-    if database_url.startswith("sqlite"):
+    if shared_database_url.startswith("sqlite"):
         pytest.skip("on SQLite the engine's 30 s busy timeout bounds this wait")
-    async with open_db(database_url) as db, AuditLog(db, FakeClock(), lock_timeout_s=0.2) as log:
+    async with (
+        open_db(shared_database_url) as db,
+        AuditLog(db, FakeClock(), lock_timeout_s=0.2) as log,
+    ):
         async with db.begin() as session:
             await log.record_in(session, read(1))
             with pytest.raises(AuditUnavailable):

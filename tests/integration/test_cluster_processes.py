@@ -30,13 +30,11 @@ from tests.conftest import (
     PASSWORD,
     Persona,
     make_settings,
-    postgres_admin_url,
     redis_url,
     sign_in_at,
 )
 from tests.integration.curbside_support import QUESTION, Dashboard, session_cookie
 from tests.integration.serve_support import ServeProcess
-from tests.integration.test_audit import fresh_postgres
 from tests.integration.visit_support import Holder, ok_json
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
@@ -119,12 +117,10 @@ async def seed(settings: Settings) -> tuple[dict[str, int], int]:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    admin_url = postgres_admin_url()
+async def cluster(postgres_database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
     redis = redis_url()
     async with AsyncExitStack() as stack:
-        database_url = await stack.enter_async_context(fresh_postgres(admin_url))
-        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=database_url)
+        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=postgres_database_url)
         user_ids, patient_id = await seed(settings)
         nodes = [
             ServeProcess(

@@ -1,4 +1,4 @@
-"""Two Liaison apps as two server processes: one database (a SQLite file, or PostgreSQL when
+"""Two Liaison apps as two server processes: one database (a SQLite file, and PostgreSQL when
 LIAISON_TEST_POSTGRES_URL is set), one Redis (LIAISON_TEST_REDIS_URL) as socket.io's message
 queue, each on its own port with its own node id, and real socket.io clients on either.
 
@@ -41,13 +41,10 @@ from tests.conftest import (
     Persona,
     free_port,
     make_settings,
-    migrate,
-    postgres_admin_url,
     redis_url,
     sign_in_on,
 )
 from tests.integration.curbside_support import session_cookie
-from tests.integration.test_audit import fresh_postgres
 from tests.integration.visit_support import (
     Client,
     Clinic,
@@ -115,19 +112,13 @@ def base_url(node: Client) -> str:
     return str(node.make_url("")).rstrip("/")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 async def cluster(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+    shared_database_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Cluster]:
     redis = redis_url()
     async with AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            settings = make_settings(tmp_path)
-            await migrate(settings)
-            url = settings.database.url
-        else:
-            url = await stack.enter_async_context(fresh_postgres(postgres_admin_url()))
-        the_cluster = Cluster(tmp_path, clock, url, redis, stack)
+        the_cluster = Cluster(tmp_path, clock, shared_database_url, redis, stack)
         try:
             yield the_cluster
         finally:

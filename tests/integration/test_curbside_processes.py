@@ -22,8 +22,7 @@ from server.db.models import ConsultRequest, Presence, Visit
 from server.record.patients import NewPatient
 from server.state import Services, open_services
 from signaling import curbside as cs
-from tests.conftest import PASSWORD, make_settings, migrate, postgres_admin_url, sqlite_url
-from tests.integration.test_audit import fresh_postgres
+from tests.conftest import PASSWORD, make_settings
 
 pytestmark = pytest.mark.timeout(120)
 ROUNDS = 5
@@ -61,18 +60,13 @@ async def clinic(svc: Services, clock: FakeClock, *tiers: cs.Tier) -> Clinic:
     return Clinic(asker, patient.patient.id, on_call)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 async def two(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+    shared_database_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[Services, Services]]:
     """Two processes' services on one database: a SQLite file, or a PostgreSQL database."""
     async with AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            settings = make_settings(tmp_path, LIAISON_DATABASE__URL=sqlite_url(tmp_path))
-            await migrate(settings)
-        else:
-            url = await stack.enter_async_context(fresh_postgres(postgres_admin_url()))
-            settings = make_settings(tmp_path, LIAISON_DATABASE__URL=url)
+        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=shared_database_url)
         a = await stack.enter_async_context(open_services(settings, clock))
         b = await stack.enter_async_context(open_services(settings, clock))
         yield a, b

@@ -28,9 +28,8 @@ from server.outbox import MAX_ATTEMPTS, SCRUBBED
 from server.outbox_tasks import OUTBOX_TASKS, OutboxTasks, TickReport
 from server.record.patients import NewPatient, TeamRole
 from server.state import SERVICES, Services, open_services
-from tests.conftest import PASSWORD, AppFactory, SignIn, make_settings, migrate, postgres_admin_url
+from tests.conftest import PASSWORD, AppFactory, SignIn, make_settings
 from tests.integration.clinic_support import BASE, set_up_clinic_session
-from tests.integration.test_audit import fresh_postgres
 from tests.integration.visit_support import (
     Client,
     Clinic,
@@ -335,18 +334,13 @@ class Who:
     role: Role
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 async def two(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+    shared_database_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[Services, Services]]:
     """Two processes' services on one database (and one outbox folder)."""
     async with AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            settings = make_settings(tmp_path, **QUIET)
-            await migrate(settings)
-        else:
-            url = await stack.enter_async_context(fresh_postgres(postgres_admin_url()))
-            settings = make_settings(tmp_path, LIAISON_DATABASE__URL=url, **QUIET)
+        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=shared_database_url, **QUIET)
         a = await stack.enter_async_context(open_services(settings, clock))
         b = await stack.enter_async_context(open_services(settings, clock))
         yield a, b

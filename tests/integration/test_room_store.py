@@ -1,7 +1,7 @@
 """The room store as two server processes use it (no room cache, as in a cluster): reads made
 at once are answered by shared queries, yet each sees what was committed before it was asked.
 
-Two processes' services share one database (a SQLite file, or PostgreSQL when
+Two processes' services share one database (a SQLite file, and PostgreSQL when
 LIAISON_TEST_POSTGRES_URL is set): a change saved by one is what the other's next read
 answers, however many reads it has in flight.
 """
@@ -27,8 +27,7 @@ from server.state import Services, open_services
 from server.visits.service import NewVisit
 from signaling import rooms
 from signaling.room_store import RoomStore
-from tests.conftest import PASSWORD, make_settings, migrate, postgres_admin_url, sqlite_url
-from tests.integration.test_audit import fresh_postgres
+from tests.conftest import PASSWORD, make_settings
 
 MISSING_VISIT = 987_654
 
@@ -39,17 +38,12 @@ class Process:
     store: RoomStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 async def two(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+    shared_database_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[Process, Process]]:
     async with AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            settings = make_settings(tmp_path, LIAISON_DATABASE__URL=sqlite_url(tmp_path))
-            await migrate(settings)
-        else:
-            url = await stack.enter_async_context(fresh_postgres(postgres_admin_url()))
-            settings = make_settings(tmp_path, LIAISON_DATABASE__URL=url)
+        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=shared_database_url)
         processes = []
         for _ in range(2):
             svc = await stack.enter_async_context(open_services(settings, clock))
