@@ -14,10 +14,12 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import pyotp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.app import create_app
 from server.auth.roles import Role
+from server.auth.totp import VALID_WINDOW
 from server.clock import FakeClock
 from server.db.engine import create_engine
 from server.db.migrate import upgrade
@@ -475,3 +478,13 @@ async def sign_in(app_client: TestClient[web.Request, web.Application]) -> Async
     yield factory
     for http in sessions:
         await http.close()
+
+
+def wrong_totp_code(secret: str, at: datetime) -> str:
+    """A six-digit code that ``secret`` does not accept at ``at`` (any step the server would
+    try): a fixed "000000" is right about once in 300,000 runs."""
+    accepted = {
+        pyotp.TOTP(secret).at(at + timedelta(seconds=30 * step))
+        for step in range(-VALID_WINDOW, VALID_WINDOW + 1)
+    }
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in accepted)

@@ -47,6 +47,7 @@ from tests.conftest import (
     make_settings,
     migrate,
     migrate_url,
+    wrong_totp_code,
 )
 from tests.integration.test_database import PROJECT, run_cli
 
@@ -664,7 +665,9 @@ async def test_sign_in_and_out_are_audited_without_secrets(make_app: AppFactory)
     assert (await verify_chain(svc.db)).ok
 
 
-async def test_a_missing_or_wrong_second_factor_is_audited(make_app: AppFactory) -> None:
+async def test_a_missing_or_wrong_second_factor_is_audited(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
     import pyotp
 
     client: TestClient = await make_app()  # type: ignore[type-arg]
@@ -679,7 +682,12 @@ async def test_a_missing_or_wrong_second_factor_is_audited(make_app: AppFactory)
     missing = await client.post(login, json={"username": "dr.rivera", "password": PASSWORD})
     assert (await missing.json())["error"]["code"] == "totp_required"
     wrong = await client.post(
-        login, json={"username": "dr.rivera", "password": PASSWORD, "totp_code": "000000"}
+        login,
+        json={
+            "username": "dr.rivera",
+            "password": PASSWORD,
+            "totp_code": wrong_totp_code(secret, clock()),
+        },
     )
     assert (await wrong.json())["error"]["code"] == "invalid_totp"
     async with svc.db() as db:

@@ -27,7 +27,7 @@ from server.db.models import AuditEvent, LoginSession
 from server.state import SERVICES
 from signaling import events as ev
 from signaling.probe import ProbeError
-from tests.conftest import Persona, SignIn, error_code
+from tests.conftest import Persona, SignIn, error_code, wrong_totp_code
 from tests.integration.curbside_support import Curbside, session_cookie
 from tests.integration.test_database import PROJECT, run_cli
 from tests.integration.visit_support import Client, Holders, ready_patient, set_up_clinic
@@ -129,7 +129,9 @@ async def enrol(user: Persona, clock: FakeClock) -> str:
     started = await user.post("/api/v1/auth/totp/enrol")
     assert started.status == 200
     secret: str = (await started.json())["secret"]
-    wrong = await user.post("/api/v1/auth/totp/confirm", json={"code": "000000"})
+    wrong = await user.post(
+        "/api/v1/auth/totp/confirm", json={"code": wrong_totp_code(secret, clock())}
+    )
     assert await error_code(wrong, 401) == "invalid_totp"
     confirmed = await user.post(
         "/api/v1/auth/totp/confirm", json={"code": pyotp.TOTP(secret).at(clock())}

@@ -15,7 +15,7 @@ from server.clock import FakeClock
 from server.db.models import User
 from server.errors import Conflict
 from server.state import SERVICES
-from tests.conftest import PASSWORD, AppFactory, SignIn
+from tests.conftest import PASSWORD, AppFactory, SignIn, wrong_totp_code
 
 LOGIN = "/api/v1/auth/login"
 SESSION = "/api/v1/auth/session"
@@ -271,7 +271,7 @@ class TestTotp:
             totp = await self.enrol(http, base, csrf)
             wrong = await http.post(
                 base + "/api/v1/auth/totp/confirm",
-                json={"code": "000000"},
+                json={"code": wrong_totp_code(totp.secret, clock())},
                 headers={"X-CSRF-Token": csrf},
             )
             assert wrong.status == 401
