@@ -17,6 +17,8 @@ on connections Liaison terminates itself (server/http.py), which the proxy adds 
 Everything that needs the client's address calls :func:`client_address`; the audit trail reads
 :data:`client_address_var`, which the middleware sets for the whole request (socket.io events
 run in tasks started from the socket's request, and inherit its address with the context).
+Limits that count per client count per :func:`throttle_key`, which groups an IPv6 client's
+addresses; the audit trail keeps the full address.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ client_address_var: ContextVar[str | None] = ContextVar("client_address", defaul
 # The longest textual IP address (IPv6 with an embedded IPv4 address): longer is not one.
 _MAX_ADDRESS_CHARS: Final = 45
 
+# What one IPv6 client is given (RFC 6177: a home line, a phone or a cloud server gets a /64 or
+# more) and can pick any address inside.
+IPV6_CLIENT_PREFIX: Final = 64
+
 
 def parse_address(text: str) -> Address | None:
     """An address as a proxy writes it, or None for anything else (a port, a zone, a name)."""
@@ -58,6 +64,22 @@ def unmapped(address: Address) -> Address:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def throttle_key(address: str) -> str:
+    """What a per-client limit counts for ``address``: an IPv4 address as it is, an IPv6
+    address by its /64 (``2001:db8:1:2::/64``), an IPv4-mapped one as its IPv4 address.
+
+    Counting IPv6 addresses one by one would give a client that rotates through its /64 a fresh
+    budget per address. Anything that is not an IP address (a missing peer's ``"unknown"``) is
+    counted as it is.
+    """
+    parsed = parse_address(address)
+    if parsed is None:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(parsed)
 
 
 def in_networks(address: Address, networks: Iterable[Network]) -> bool:

@@ -1,7 +1,9 @@
 """Failed-login throttling per account and per client address.
 
 Failures are rows in the database, so the limit holds across server processes; a sliding window
-lets an account recover by itself, and a successful login clears the account's count.
+lets an account recover by itself, and a successful login clears the account's count. An address
+counts by :func:`server.forwarded.throttle_key` (an IPv6 client by its /64); callers pass the
+full address, which is what the audit trail records.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.clock import Clock
 from server.db.models import LoginFailure
 from server.errors import TooManyRequests
+from server.forwarded import throttle_key
 from server.settings import SecuritySettings
 
 ACCOUNT = "account"
@@ -38,7 +41,7 @@ class LoginThrottle:
         now = self._clock()
         since = now - self._window
         async with self._db() as db:
-            for kind, key in ((ACCOUNT, username), (ADDRESS, address)):
+            for kind, key in ((ACCOUNT, username), (ADDRESS, throttle_key(address))):
                 count, oldest = (
                     await db.execute(
                         select(func.count(), func.min(LoginFailure.at)).where(
@@ -62,7 +65,7 @@ class LoginThrottle:
             db.add_all(
                 [
                     LoginFailure(kind=ACCOUNT, key=username, at=now),
-                    LoginFailure(kind=ADDRESS, key=address, at=now),
+                    LoginFailure(kind=ADDRESS, key=throttle_key(address), at=now),
                 ]
             )
             # Keep the table small: what is outside the window no longer counts.

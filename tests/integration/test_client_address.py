@@ -117,6 +117,26 @@ async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(
     assert {e.client_address for e in await audit_trail(client)} == {"127.0.0.1"}
 
 
+async def test_addresses_in_one_ipv6_64_share_one_budget(
+    make_app: AppFactory, browsers: list[aiohttp.ClientSession]
+) -> None:
+    client = await make_app(
+        LIAISON_SERVER__TRUSTED_PROXIES=NGINX, LIAISON_SECURITY__LOGIN_FAILURES_PER_ADDRESS="3"
+    )
+    await client.app[SERVICES].users.create("dr.rivera", "Dr Rivera", Role.PSYCHIATRIST, PASSWORD)
+    via = Browsers(client, browsers)
+    # One client rotating through its /64, a new address and a new account on every attempt.
+    rotated = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:aaaa::3"]
+    for address, name in zip(rotated, ("a1", "a2", "a3"), strict=True):
+        assert await via.login(via.at(address), name, "x" * 12) == 401
+    assert await via.login(via.at("2001:db8:1:2:ffff::9"), "dr.rivera", PASSWORD) == 429
+    # The next /64 is another client, with its own budget.
+    assert await via.login(via.at("2001:db8:1:3::1"), "dr.rivera", PASSWORD) == 200
+    # The trail still tells the addresses apart.
+    failed = [e for e in await audit_trail(client) if e.action == Action.LOGIN_FAILED]
+    assert [e.client_address for e in failed] == [*rotated, "2001:db8:1:2:ffff::9"]
+
+
 # --- The audit trail -----------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from server.forwarded import forwarded_client, parse_address, parse_networks
+from server.forwarded import forwarded_client, parse_address, parse_networks, throttle_key
 from server.settings import ConfigError, load_settings
 
 PROXIES = parse_networks(["10.0.0.0/24", "fd00::/64"])
@@ -89,6 +89,32 @@ def test_parse_address_takes_only_plain_addresses() -> None:
     assert parse_address("203.0.113.7") == ipaddress.ip_address("203.0.113.7")
     assert parse_address("example.org") is None
     assert parse_address("203.0.113.7/32") is None
+
+
+# --- What a per-client limit counts ---------------------------------------------------------------
+
+
+def test_an_ipv4_client_is_counted_by_its_address() -> None:
+    assert throttle_key("203.0.113.7") == "203.0.113.7"
+    assert throttle_key("203.0.113.8") != throttle_key("203.0.113.7")
+
+
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    assert throttle_key("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert throttle_key("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert throttle_key("2001:DB8:1:2:0:0:0:1") == "2001:db8:1:2::/64"
+    assert throttle_key("2001:db8:1:3::7") == "2001:db8:1:3::/64"
+    assert throttle_key("::1") == "::/64"
+
+
+def test_an_ipv4_mapped_address_is_counted_as_its_ipv4_address() -> None:
+    assert throttle_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert throttle_key("::ffff:203.0.113.8") == "203.0.113.8"
+
+
+def test_what_is_no_ip_address_is_counted_as_it_is() -> None:
+    assert throttle_key("unknown") == "unknown"
+    assert throttle_key("fe80::1%eth0") == "fe80::1%eth0"
 
 
 def test_a_malformed_trusted_proxy_stops_the_server_naming_the_setting() -> None:
