@@ -45,11 +45,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import forwarded
 from server.db.models import Visit
-from server.forwarded import Network, client_address, in_networks, parse_address
+from server.forwarded import Network, client_address, in_networks, parse_address, parse_networks
 from server.http import Handler
-from server.settings import ConfigError
 from server.state import SERVICES, SETTINGS
 from server.visits.status import OPEN_VALUES
 from signaling import curbside as cs
@@ -209,16 +207,6 @@ async def count_rooms(db: async_sessionmaker[AsyncSession]) -> tuple[int, Tally[
             occupied += 1
         waiting.update(entry.kind for entry in rooms.lobby(state))
     return occupied, waiting
-
-
-def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
-    try:
-        return forwarded.parse_networks(cidrs)
-    except ValueError as exc:
-        raise ConfigError(
-            "invalid configuration:\n  metrics.allowed_networks "
-            f"(env LIAISON_METRICS__ALLOWED_NETWORKS): {exc}"
-        ) from None
 
 
 def attach_metrics(app: web.Application) -> None:

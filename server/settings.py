@@ -47,6 +47,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _cidrs(value: list[str]) -> list[str]:
+    """Networks that ``ipaddress.ip_network`` takes (server.forwarded.parse_networks relies on
+    it): a host address with a prefix (``10.0.0.1/8``) is refused rather than guessed at."""
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (expected CIDRs such as 10.0.0.5/32)") from None
+    return value
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -58,15 +69,7 @@ class ServerSettings(_Section):
     # come from the address they forward (server/forwarded.py). Empty: the connection's address.
     trusted_proxies: list[str] = Field(default_factory=list)
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr)
-            except ValueError as exc:
-                raise ValueError(f"{exc} (expected CIDRs such as 10.0.0.5/32)") from None
-        return value
+    _networks = field_validator("trusted_proxies")(_cidrs)
 
     @field_validator("public_url")
     @classmethod
@@ -112,6 +115,7 @@ class SecuritySettings(_Section):
     totp_required_roles: list[Role] = Field(default_factory=list)
     totp_issuer: str = "Liaison"
     login_failures_per_account: int = Field(default=5, ge=1)
+    # Counted per IPv4 address and per IPv6 /64 (server.forwarded.throttle_key).
     login_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_s: int = Field(default=900, ge=1)
 
@@ -313,6 +317,8 @@ class MetricsSettings(_Section):
     # Addresses (CIDR) allowed to scrape /metrics; others get 404. Behind a proxy, the proxy's
     # address is what the server sees.
     allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+    _networks = field_validator("allowed_networks")(_cidrs)
 
 
 class Settings(BaseSettings):

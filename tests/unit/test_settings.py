@@ -81,6 +81,21 @@ def test_it_refuses_a_public_url_without_scheme() -> None:
         load_settings(environ={"LIAISON_SERVER__PUBLIC_URL": "liaison.example.org"})
 
 
+@pytest.mark.parametrize("networks", ['["10.0.0.1/8"]', '["10.0.0.0/8", "prometheus.internal"]'])
+def test_it_refuses_a_metrics_network_that_is_no_cidr(networks: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={"LIAISON_METRICS__ALLOWED_NETWORKS": networks})
+    assert "metrics.allowed_networks" in str(error.value)
+    assert "LIAISON_METRICS__ALLOWED_NETWORKS" in str(error.value)
+    assert "expected CIDRs" in str(error.value)
+
+
+def test_it_refuses_a_metrics_network_in_a_config_file(tmp_path: Path) -> None:
+    config = write(tmp_path / "liaison.toml", '[metrics]\nallowed_networks = ["10.0.0.1/8"]\n')
+    with pytest.raises(ConfigError, match=r"metrics\.allowed_networks .*10\.0\.0\.1/8"):
+        load_settings(config)
+
+
 def test_it_reports_a_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", environ={})
