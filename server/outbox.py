@@ -204,9 +204,15 @@ class Outbox:
         is sent, or out of attempts, is returned as it is.
         """
         now = self._clock()
-        seen = (await self._stored(message_id)).attempts if attempts is None else attempts
-        if seen >= MAX_ATTEMPTS:
+        if attempts is None:
+            stored = await self._stored(message_id)
+            if stored.attempts >= MAX_ATTEMPTS:
+                return stored
+            seen = stored.attempts
+        elif attempts >= MAX_ATTEMPTS:
             return await self._stored(message_id)
+        else:
+            seen = attempts
         async with self._db.begin() as db:
             # The write comes first: on SQLite it takes the write lock before anything is read
             # in this transaction (a read first could not wait for a concurrent writer).

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from server.audit import Action, AuditLog, Event
 from server.audit.events import Actor as AuditActor
 from server.clinics.kinds import BookingStatus, OutboxKind
-from server.clinics.reminders import reminder_due, reminder_skip, visit_message
+from server.clinics.reminders import reminder_skip, reminder_window, visit_message
 from server.clock import Clock
 from server.db.models import (
     ClinicBooking,
@@ -92,29 +92,29 @@ class OutboxTasks:
     async def queue_reminders(self) -> list[OutboxMessage]:
         """Queue (and make the first attempt at) the reminder of every booked visit now within
         the lead time that has not had its reminder decided."""
-        if self._lead <= timedelta(0):
-            return []
         now = self._clock()
+        window = reminder_window(now, self._lead)
+        if window is None:
+            return []
+        after, until = window
         async with self._db() as db:
             due = (
-                await db.execute(
-                    select(Visit.id, Visit.scheduled_start)
+                await db.scalars(
+                    select(Visit.id)
                     .join(ClinicBooking, ClinicBooking.visit_id == Visit.id)
                     .where(
                         ClinicBooking.status == BookingStatus.BOOKED.value,
                         Visit.status == VisitStatus.SCHEDULED.value,
                         Visit.reminder_queued_at.is_(None),
-                        Visit.scheduled_start > now,
-                        Visit.scheduled_start <= now + self._lead,
+                        Visit.scheduled_start > after,
+                        Visit.scheduled_start <= until,
                     )
                     .order_by(Visit.scheduled_start, Visit.id)
                     .limit(SCAN_BATCH)
                 )
             ).all()
         sent = []
-        for visit_id, start in due:
-            if not reminder_due(start, now, self._lead):
-                continue
+        for visit_id in due:
             queued = await self._claim_and_queue(visit_id, now)
             if queued is None:
                 continue

@@ -189,15 +189,14 @@ class NodeRegistry:
     async def drop_presence(self, instance: str) -> set[int]:
         """Delete that instance's curbside presence rows; returns whose they were."""
         async with self._db.begin() as db:
-            users = set(
-                (
-                    await db.execute(
-                        select(PresenceRow.user_id).where(PresenceRow.node == instance)
-                    )
-                ).scalars()
+            # One statement: a row added between a SELECT and a DELETE would go unreported.
+            deleted = await db.execute(
+                delete(PresenceRow)
+                .where(PresenceRow.node == instance)
+                .returning(PresenceRow.user_id)
+                .execution_options(synchronize_session=False)
             )
-            await db.execute(delete(PresenceRow).where(PresenceRow.node == instance))
-        return users
+            return set(deleted.scalars())
 
 
 def _unswept_silence(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:

@@ -42,9 +42,13 @@ class ReminderSkip(StrEnum):
     NO_LIVE_LINK = "no_live_link"
 
 
-def reminder_due(start: datetime, now: datetime, lead: timedelta) -> bool:
-    """The visit starts within ``lead`` from now (and has not started). A zero lead: never."""
-    return lead > timedelta(0) and start - lead <= now < start
+def reminder_window(now: datetime, lead: timedelta) -> tuple[datetime, datetime] | None:
+    """``(after, until)``: a visit is due its reminder when it starts after ``after`` and no
+    later than ``until``, that is within ``lead`` from now and not yet started. None when the
+    lead is zero: reminders are off. The outbox task selects by it in SQL."""
+    if lead <= timedelta(0):
+        return None
+    return now, now + lead
 
 
 def reminder_skip(
