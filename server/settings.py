@@ -314,8 +314,8 @@ class MetricsSettings(_Section):
     """Prometheus metrics at /metrics."""
 
     enabled: bool = True
-    # Addresses (CIDR) allowed to scrape /metrics; others get 404. Behind a proxy, the proxy's
-    # address is what the server sees.
+    # Addresses (CIDR) allowed to scrape /metrics; others get 404. Behind a trusted proxy
+    # (server.trusted_proxies) both the proxy's address and the client's must be allowed.
     allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
     _networks = field_validator("allowed_networks")(_cidrs)
