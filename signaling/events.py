@@ -36,6 +36,8 @@ ROOM_WAITING = "room:waiting"
 ROOM_REPLACED = "room:replaced"
 ROOM_REMOVED = "room:removed"
 PEER_JOINED = "peer:joined"
+# {visit_id, participant_id, conn_id, reason}: conn_id is null when they were away (had no
+# connection) and have now lost their seat: reason "timed_out", "removed" or "returned_to_lobby".
 PEER_LEFT = "peer:left"
 LOBBY_UPDATE = "lobby:update"
 VISIT_ENDED = "visit:ended"

@@ -6,8 +6,9 @@ Handlers are thin. Each client event is rate-limited per socket, parsed into its
 signaling/rooms.py, applied through the room store (which keeps the state in the database, so
 any server process may handle any event); the effects it returns become emits here.
 
-What this process keeps in memory is only about its own sockets: who each one is, which visit
-it joined and its rate-limit bucket. None of it decides anything another process needs. A
+What this process keeps in memory is only about its own sockets (who each one is, which visit
+it joined, its rate-limit bucket) and when the graces of rooms it changed end, to announce them
+on time. None of it decides anything another process needs. A
 room records which server process (cluster instance, signaling/cluster.py) holds each
 connection, so that if this process dies another removes its sockets from their rooms.
 
@@ -106,6 +107,10 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # Sockets gone whose room could not be told (the database failed): retried by the
         # cluster heartbeat; were this process to die first, the dead-node sweep covers them.
         self.pending_disconnects: dict[str, int] = {}
+        # When the earliest grace of someone away ends, per room this process changed, so that
+        # the call hears then that they are gone. Only timeliness rests on it: a room whose
+        # process died expires at its next change (expiry is lazy), and browsers keep a timer.
+        self.grace_ends: dict[int, datetime] = {}
         self.observe_event: EventObserver = lambda event, ack, seconds: None
 
     # --- connection life ---------------------------------------------------------------------
@@ -150,8 +155,24 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.pending_disconnects.pop(sid, None)
 
     async def retry_disconnects(self) -> None:
+        """The cluster heartbeat's upkeep of this process's rooms: retry failed disconnects,
+        then end the graces that ran out."""
         for sid, visit_id in list(self.pending_disconnects.items()):
             await self.drop_connection(visit_id, sid)
+        await self.expire_graces()
+
+    async def expire_graces(self) -> None:
+        now = self.clock()
+        for visit_id, ends in list(self.grace_ends.items()):
+            if ends > now:
+                continue
+            try:
+                await self.apply(visit_id, rooms.expire)  # another process may have done it
+            except NotFound:
+                self.grace_ends.pop(visit_id, None)
+            except Exception:
+                _reraise_if_cancelled()
+                log.exception("grace expiry failed; will retry", extra={"visit_id": visit_id})
 
     async def drop_node(self, visit_id: int, instance: str) -> None:
         """Another server process died: its connections in this room dropped."""
@@ -220,6 +241,11 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return result
 
         result = await self.store.apply(visit_id, observed)
+        graces = [away.until for away in rooms.away_peers(result.state)]
+        if graces:
+            self.grace_ends[visit_id] = min(graces)
+        else:
+            self.grace_ends.pop(visit_id, None)
         await self.emit_effects(visit_id, result.effects)
         await _run_hooks(self.room_hooks, visit_id, result.state)
         if last and (changes := audited_changes(*last[0])):

@@ -77,6 +77,7 @@ class ProbeClient:
         self.chat: list[dict[str, Any]] = []
         self.chat_received = asyncio.Event()
         self.peer_left = asyncio.Event()
+        self.left: list[dict[str, Any]] = []  # every peer:left payload, in order
         self.track_arrived = asyncio.Event()
         self.ice_servers: list[RTCIceServer] = []
         self.you: dict[str, Any] = {}
@@ -186,7 +187,9 @@ class ProbeClient:
         self.lobby_changed.set()
 
     async def _on_peer_left(self, data: dict[str, Any]) -> None:
-        link = self.links.pop(data["conn_id"], None)
+        self.left.append(data)
+        # No conn_id: someone away whose seat ended; their link went when they dropped.
+        link = self.links.pop(data["conn_id"], None) if data["conn_id"] else None
         if link is not None:
             await self._close_link(link)
         self.peer_left.set()

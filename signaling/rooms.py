@@ -28,7 +28,10 @@ clinician's connection; arriving before the clinician earns nothing. An admitted
 clinician who is AWAY keeps their seat: seats (IN_CALL, plus AWAY with a seat) never exceed
 `max_in_call`, so a reload never finds its place taken. Grace expiry is lazy: every transition
 first expires AWAY participants whose grace ended at or before `now`, so no timer has to survive
-a process; `expire` does only that. REMOVED is final for that identity until it is invited
+a process; `expire` does only that, and the server calls it when a grace it knows of ends, so
+that the call hears of it then. Whoever is away and loses their seat for good (grace over,
+revoked, sent back to the lobby) is announced to the call by a PeerLeft naming the participant,
+with no connection. REMOVED is final for that identity until it is invited
 again, so a denied link cannot keep knocking.
 
 Visit lifecycle::
@@ -129,6 +132,7 @@ class LeftReason(StrEnum):
     REPLACED = "replaced"  # same identity on a new connection: a PeerJoined follows
     RETURNED_TO_LOBBY = "returned_to_lobby"
     REMOVED = "removed"
+    TIMED_OUT = "timed_out"  # was away and did not come back within the grace
 
 
 @dataclass(frozen=True)
@@ -277,9 +281,12 @@ class PeerJoined:
 
 @dataclass(frozen=True)
 class PeerLeft:
+    """Someone left the call. `conn_id` None: they were away, so had no connection, and have
+    now lost their seat for good (TIMED_OUT, REMOVED or RETURNED_TO_LOBBY)."""
+
     to: tuple[str, ...]
     participant_id: str
-    conn_id: str
+    conn_id: str | None
     reason: LeftReason
 
 
@@ -581,6 +588,12 @@ def _derived(before: RoomState, after: RoomState, reason: LeftReason) -> list[Ef
     for p in _in_call(before):
         if (p.participant_id, p.conn_id) not in still and stayed:
             effects.append(PeerLeft(stayed, p.participant_id, _conn(p), reason))
+    # Someone away who lost their seat has no connection to name: without this, the call
+    # would show them as reconnecting until each browser's own copy of the grace ran out.
+    was_away = {a.participant_id for a in away_peers(before)}
+    for p in after.participants:
+        if p.participant_id in was_away and not p.holds_seat and stayed:
+            effects.append(PeerLeft(stayed, p.participant_id, None, _seat_lost(p)))
     for p in now_in:
         if was_in.get(p.participant_id) != p.conn_id:
             effects.append(_joined(after, p))
@@ -600,6 +613,16 @@ def _derived(before: RoomState, after: RoomState, reason: LeftReason) -> list[Ef
     if clinicians:
         effects.append(LobbyUpdate(clinicians, waiting))
     return effects
+
+
+def _seat_lost(p: Participant) -> LeftReason:
+    """Why someone away no longer holds a seat, from where they are now."""
+    if p.presence is Presence.REMOVED:
+        return LeftReason.REMOVED
+    if p.presence is Presence.AWAY:
+        return LeftReason.RETURNED_TO_LOBBY  # still away, their admission withdrawn
+    # ABSENT, or WAITING: they came back too late, within this same transition.
+    return LeftReason.TIMED_OUT
 
 
 def _view(s: RoomState, p: Participant) -> list[Effect]:

@@ -37,6 +37,7 @@ class Call:
         self.clinic = clinic
         self.visit_id: int = visit["visit"]["id"]
         self.link_url: str = visit["patient_link"]["url"]
+        self.link_id: int = visit["patient_link"]["link"]["id"]
         self.holders = holders
         self.base = str(clinic.client.make_url("")).rstrip("/")
         self.probes: list[ProbeClient] = []
@@ -83,11 +84,13 @@ class Call:
 
 @pytest.fixture
 async def app_client(make_app: AppFactory) -> Client:
-    # A small flood allowance, so that the flood test needs few messages.
+    # A small flood allowance, so that the flood test needs few messages; a quick heartbeat,
+    # which is when a server notices that a reconnect grace has run out.
     return await make_app(
         LIAISON_SIGNALING__EVENTS_PER_SECOND="20",
         LIAISON_SIGNALING__EVENT_BURST="40",
         LIAISON_SIGNALING__FLOOD_STRIKES="10",
+        LIAISON_CLUSTER__HEARTBEAT_S="0.2",
     )
 
 
@@ -239,6 +242,41 @@ async def test_a_returning_patient_is_told_who_is_away_and_who_is_gone(
         assert away["grace_left_ms"] == grace * 1000
     async with asyncio.timeout(20):
         await back.wait_media(frames=3)
+
+
+@pytest.mark.parametrize("seat_ends", ["removed", "returned_to_lobby", "timed_out"])
+async def test_the_call_is_told_at_once_when_someone_away_is_gone_for_good(
+    call: Call, seat_ends: str
+) -> None:
+    clinician = await call.clinician()
+    await clinician.join(call.visit_id)
+    patient = await call.patient()
+    await call.admitted(clinician, patient)
+    patient_id = patient.you["participant_id"]
+    clinician.peer_left.clear()
+    await patient.sio.disconnect()
+    await until(clinician.peer_left)
+    assert clinician.left[-1]["reason"] == "disconnected"
+
+    clinician.peer_left.clear()
+    if seat_ends == "removed":
+        revoked = await call.clinic.psychiatrist.post(f"/api/v1/links/{call.link_id}/revoke")
+        assert revoked.status == 200, await revoked.text()
+    elif seat_ends == "returned_to_lobby":
+        await clinician.request("lobby:return", {"participant_id": patient_id})
+    else:
+        # Nothing happens in the room: the server's own sweep notices the grace is over.
+        grace = call.clinic.client.app[SERVICES].settings.signaling.reconnect_grace_s
+        call.clinic.clock.advance(grace)
+    await until(clinician.peer_left)
+
+    # Named by identity: the patient has had no connection since the drop.
+    assert clinician.left[-1] == {
+        "visit_id": call.visit_id,
+        "participant_id": patient_id,
+        "conn_id": None,
+        "reason": seat_ends,
+    }
 
 
 async def test_malformed_and_unknown_events_are_refused_and_the_server_keeps_serving(

@@ -371,9 +371,62 @@ def test_it_does_not_list_as_away_someone_whose_grace_ran_out_meanwhile() -> Non
     s = disconnect(call(PAT, INA), sid(INA), at(5)).state
     s = disconnect(s, sid(PAT), at(10)).state
 
-    joined = join(s, "sid-pat-2", PAT, at(5) + GRACE).effects[0]
+    effects = join(s, "sid-pat-2", PAT, at(5) + GRACE).effects
 
-    assert joined == Joined("sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),), ())
+    assert effects == [
+        PeerLeft((sid(ADA),), INA, None, LeftReason.TIMED_OUT),
+        Joined("sid-pat-2", peer(PAT, "sid-pat-2"), (peer(ADA),), ()),
+        PeerJoined((sid(ADA),), peer(PAT, "sid-pat-2")),
+    ]
+
+
+# How someone away (Ina, dropped at 10) loses their seat for good while the others are online.
+AWAY_SEAT_ENDS: dict[str, tuple[Callable[[RoomState], Transition], LeftReason]] = {
+    "revoked": (lambda s: revoke(s, INA, at(20)), LeftReason.REMOVED),
+    "sent_back": (lambda s: return_to_lobby(s, ADA, INA, at(20)), LeftReason.RETURNED_TO_LOBBY),
+    "grace_over": (lambda s: expire(s, at(10) + GRACE), LeftReason.TIMED_OUT),
+}
+
+
+@pytest.mark.parametrize("how", list(AWAY_SEAT_ENDS))
+def test_the_call_hears_at_once_when_someone_away_loses_their_seat(how: str) -> None:
+    end_seat, reason = AWAY_SEAT_ENDS[how]
+    s = disconnect(call(PAT, INA), sid(INA), at(10)).state
+
+    s, effects = end_seat(s)
+
+    # No connection to name: the others know the tile by who it is.
+    assert effects == [PeerLeft((sid(ADA), sid(PAT)), INA, None, reason)]
+    assert away_peers(s) == ()
+
+
+def test_a_grace_that_ran_out_is_announced_by_whatever_transition_comes_next() -> None:
+    s = disconnect(call(PAT, INA), sid(INA), at(10)).state
+
+    s, effects = join(s, sid(GUS), GUS, at(10) + GRACE)
+
+    assert effects[0] == PeerLeft((sid(ADA), sid(PAT)), INA, None, LeftReason.TIMED_OUT)
+    assert isinstance(effects[1], Waiting)
+    # Announced once: the next transition finds nobody away.
+    assert not any(isinstance(e, PeerLeft) for e in expire(s, at(10) + GRACE * 2).effects)
+
+
+def test_a_clinician_whose_grace_runs_out_is_gone_for_the_patient() -> None:
+    s = disconnect(call(PAT), sid(ADA), at(10)).state
+
+    assert expire(s, at(10) + GRACE).effects == [
+        PeerLeft((sid(PAT),), ADA, None, LeftReason.TIMED_OUT)
+    ]
+
+
+def test_nobody_is_told_of_a_lost_seat_when_nobody_is_in_the_call() -> None:
+    s = disconnect(call(PAT), sid(PAT), at(10)).state
+    s = disconnect(s, sid(ADA), at(11)).state
+
+    s, effects = expire(s, at(10) + GRACE)
+
+    assert effects == []
+    assert presence(s, PAT) is Presence.ABSENT and presence(s, ADA) is Presence.AWAY
 
 
 def test_it_lists_the_away_in_the_answer_to_a_repeated_join() -> None:
@@ -406,6 +459,7 @@ def test_it_asks_for_admission_again_after_the_grace_window() -> None:
     assert p is not None and p.admitted_by is None
     since = at(100) + GRACE
     assert effects == [
+        PeerLeft((sid(ADA),), PAT, None, LeftReason.TIMED_OUT),
         Waiting("sid-pat-2", since),
         LobbyUpdate((sid(ADA),), (LobbyEntry(PAT, Kind.PATIENT, "Pat", since),)),
     ]
@@ -445,7 +499,7 @@ def test_it_holds_the_seat_of_an_admitted_participant_within_grace() -> None:
     refused(RoomConflict, "room_full", lambda: admit(s, ADA, GUS, at(12)))
 
     s, effects = expire(s, at(10) + GRACE)
-    assert effects == []
+    assert effects == [PeerLeft((sid(ADA), sid(PAT), sid(INA)), FAY, None, LeftReason.TIMED_OUT)]
     assert presence(s, FAY) is Presence.ABSENT
     s = admit(s, ADA, GUS, at(10) + GRACE).state
     assert presence(s, GUS) is Presence.IN_CALL
@@ -562,7 +616,7 @@ def test_it_returns_an_away_participant_to_the_lobby() -> None:
 
     s, effects = return_to_lobby(s, BEN, PAT, at(11))
 
-    assert effects == []
+    assert effects == [PeerLeft((sid(ADA),), PAT, None, LeftReason.RETURNED_TO_LOBBY)]
     s, effects = join(s, "sid-pat-2", PAT, at(12))
     assert presence(s, PAT) is Presence.WAITING
     assert effects[0] == Waiting("sid-pat-2", at(11))
@@ -1107,19 +1161,29 @@ class Views:
 
     def __init__(self) -> None:
         self.peers: dict[str, set[str]] = {}
+        self.away: dict[str, set[str]] = {}  # by participant id: they have no connection
         self.lobby: dict[str, tuple[LobbyEntry, ...]] = {}
 
     def hear(self, effects: list[Effect]) -> None:
         for e in effects:
             match e:
-                case Joined(conn_id=conn, peers=peers):
+                case Joined(conn_id=conn, peers=peers, away=away):
                     self.peers[conn] = {p.conn_id for p in peers}
+                    self.away[conn] = {a.participant_id for a in away}
                 case PeerJoined(to=to, peer=p):
                     for c in to:
                         self.peers[c].add(p.conn_id)
-                case PeerLeft(to=to, conn_id=gone):
+                        self.away[c].discard(p.participant_id)
+                case PeerLeft(to=to, participant_id=pid, conn_id=gone, reason=reason):
                     for c in to:
-                        self.peers[c].discard(gone)
+                        if gone is None:
+                            # Not always still listed: a retried join's answer, just before,
+                            # already leaves them out.
+                            self.away[c].discard(pid)
+                        else:
+                            self.peers[c].discard(gone)
+                        if reason is LeftReason.DISCONNECTED:
+                            self.away[c].add(pid)
                 case LobbyUpdate(to=to, waiting=waiting):
                     for c in to:
                         self.lobby[c] = waiting
@@ -1131,12 +1195,15 @@ class Views:
 
     def forget(self, conn: str) -> None:
         self.peers.pop(conn, None)
+        self.away.pop(conn, None)
         self.lobby.pop(conn, None)
 
     def agree_with(self, s: RoomState) -> None:
         in_call = set(in_call_connections(s))
+        away = {a.participant_id for a in away_peers(s)}
         for conn in in_call:
             assert self.peers[conn] == in_call - {conn}
+            assert self.away[conn] == away
         for conn in clinician_connections(s):
             assert self.lobby[conn] == lobby(s)
 
@@ -1166,7 +1233,8 @@ def test_random_commands_never_let_anyone_in_unadmitted_or_overfill_the_call(
         assert json.dumps(s.to_dict()) == snapshot
         _check(s, command, after, effects)
         views.hear(effects)
-        # Everyone in the call and every clinician's lobby list learnt of every change.
+        # Everyone in the call (who is there, who is away) and every clinician's lobby list
+        # learnt of every change.
         views.agree_with(after)
         s = after
 

@@ -8,7 +8,7 @@ import { test } from "node:test";
 
 import { PeerLink, sdpSessionId } from "../src/rtc/peer.js";
 import { verdict } from "../src/rtc/quality.js";
-import { reconcile } from "../src/rtc/roster.js";
+import { departed, reconcile } from "../src/rtc/roster.js";
 import { isoDate, waitedFor } from "../src/visit/format.js";
 
 // --- a scripted RTCPeerConnection: just the state PeerLink reads ----------------------------
@@ -237,4 +237,23 @@ test("without a list of the away (an older server), a peer is kept while its med
     120_000,
   );
   assert.deepEqual(result, [{ fate: "keep" }, { fate: "await", graceMs: 120_000 }, { fate: "await", graceMs: null }, { fate: "drop" }]);
+});
+
+// --- peer:left: whose tile goes ----------------------------------------------------------------
+
+test("a peer:left for someone away, who has no connection, finds their tile by who they are", () => {
+  const peers = [known("user:1"), known("link:11", { reconnecting: true, connected: false })];
+  assert.equal(departed(peers, { participant_id: "link:11", conn_id: null }), 1);
+});
+
+test("a peer:left for a connection names that connection, not whoever holds the identity now", () => {
+  // A reload: the old connection leaves (replaced) after the page already knows the new one.
+  const peers = [{ participantId: "link:11", connId: "new-link:11" }];
+  assert.equal(departed(peers, { participant_id: "link:11", conn_id: "old-link:11" }), -1);
+  assert.equal(departed(peers, { participant_id: "link:11", conn_id: "new-link:11" }), 0);
+});
+
+test("a peer:left for someone we do not know of is nothing to do", () => {
+  assert.equal(departed([known("user:1")], { participant_id: "link:99", conn_id: null }), -1);
+  assert.equal(departed([], { participant_id: "link:99", conn_id: "gone" }), -1);
 });

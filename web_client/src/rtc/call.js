@@ -10,7 +10,8 @@
 // `server:draining` when it shuts down: then to another server); the new connection sends
 // room:join again and the server puts an admitted participant straight back in the call
 // within its grace window. Its room:joined lists who is in the call and who is away: tiles of
-// anyone else (gone for good while we were offline) are dropped at once (roster.js). Peer
+// anyone else (gone for good while we were offline) are dropped at once (roster.js), as is
+// the tile of someone away the moment the server says their seat is gone (peer:left). Peer
 // connections are kept through a signaling drop (media often keeps flowing); a connection that
 // failed or missed a signal meanwhile restarts ICE. A peer whose page was reloaded shows up
 // with a new SDP session id, and gets a fresh peer connection.
@@ -21,7 +22,7 @@
 import * as ev from "./events.js";
 import { PeerLink, sdpSessionId } from "./peer.js";
 import { verdict } from "./quality.js";
-import { reconcile } from "./roster.js";
+import { departed, reconcile } from "./roster.js";
 import { RtcSocket, SignalError } from "./socket.js";
 
 /** @typedef {import('./events.js').Peer} Peer */
@@ -307,7 +308,8 @@ export class Call {
 
   /** @param {import('./events.js').PeerLeft} data */
   peerLeft(data) {
-    const remote = this.remotes.get(data.conn_id);
+    const remotes = [...this.remotes.values()];
+    const remote = remotes[departed(remotes, data)];
     if (!remote) return;
     if (data.reason === "disconnected" && remote.link) this.awaitReturn(remote);
     else this.dropRemote(remote);

@@ -65,8 +65,9 @@ export const CHAT_MAX_CHARS = 2000;
  * @typedef {{visit_id: number, reason: string}} RoomRemoved
  *   reason: a deny reason ("not_recognised", "wrong_visit", "rescheduled", "other") or "link_revoked"
  * @typedef {{visit_id: number, peer: Peer}} PeerJoined
- * @typedef {{visit_id: number, participant_id: string, conn_id: string,
- *   reason: "left" | "disconnected" | "replaced" | "returned_to_lobby" | "removed"}} PeerLeft
+ * @typedef {{visit_id: number, participant_id: string, conn_id: string | null,
+ *   reason: "left" | "disconnected" | "replaced" | "returned_to_lobby" | "removed" | "timed_out"}} PeerLeft
+ *   conn_id null: they were away (no connection) and their seat is gone for good
  * @typedef {{visit_id: number, waiting: LobbyEntry[]}} LobbyUpdate
  * @typedef {{visit_id: number, status: string}} VisitEnded
  * @typedef {{reason: string}} SessionEnded

@@ -46,3 +46,16 @@ export function reconcile(known, joined, defaultGraceMs) {
     return left === undefined ? { fate: "drop" } : { fate: "await", graceMs: left };
   });
 }
+
+/**
+ * Which known peer a peer:left is about: the index into `known`, or -1 (none we know of, e.g.
+ * one we dropped already: nothing to do). A live connection is named by its id; someone away
+ * has none any more (conn_id null), and their "Reconnecting…" tile is found by who they are.
+ * @param {Pick<KnownPeer, "participantId" | "connId">[]} known
+ * @param {Pick<import('./events.js').PeerLeft, "participant_id" | "conn_id">} left
+ * @returns {number}
+ */
+export function departed(known, left) {
+  if (left.conn_id) return known.findIndex((peer) => peer.connId === left.conn_id);
+  return known.findIndex((peer) => peer.participantId === left.participant_id);
+}
