@@ -218,7 +218,7 @@ DropRoom = Callable[[int, str], Awaitable[None]]  # (visit id, dead instance)
 PresenceLost = Callable[[int], Awaitable[None]]  # a user whose presence rows went
 Fenced = Callable[[], Awaitable[None]]  # this process was declared dead: close its sockets
 Renamed = Callable[[str], None]  # this process is now that instance
-Retry = Callable[[], Awaitable[None]]  # retry this process's own failed room disconnects
+Upkeep = Callable[[], Awaitable[None]]  # this process's own rooms: failed disconnects, graces
 
 
 @dataclass
@@ -227,7 +227,7 @@ class NodeHooks:
     presence_lost: PresenceLost
     fenced: Fenced
     renamed: Renamed
-    retry: Retry
+    upkeep: Upkeep
 
 
 class Member:
@@ -251,14 +251,14 @@ class Member:
         await every(self.heartbeat_s, self.tick, log=log, failed="cluster heartbeat failed")
 
     async def tick(self) -> None:
-        """One heartbeat: beat (or, if declared dead, start over), retry, sweep."""
+        """One heartbeat: beat (or, if declared dead, start over), upkeep, sweep."""
         if not await self.registry.beat():
             log.error("this process was declared dead; closing its sockets", extra=self._who())
             await self.hooks.fenced()
             self.registry.instance = new_instance(self.registry.node_id)
             self.hooks.renamed(self.registry.instance)
             await self.start()
-        await self.hooks.retry()
+        await self.hooks.upkeep()
         await self.sweep()
 
     async def sweep(self) -> int:

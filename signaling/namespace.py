@@ -154,12 +154,15 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         self.pending_disconnects.pop(sid, None)
 
+    async def upkeep(self) -> None:
+        """The cluster heartbeat's care of this process's rooms: retry failed disconnects, then
+        end the graces that ran out."""
+        await self.retry_disconnects()
+        await self.expire_graces()
+
     async def retry_disconnects(self) -> None:
-        """The cluster heartbeat's upkeep of this process's rooms: retry failed disconnects,
-        then end the graces that ran out."""
         for sid, visit_id in list(self.pending_disconnects.items()):
             await self.drop_connection(visit_id, sid)
-        await self.expire_graces()
 
     async def expire_graces(self) -> None:
         now = self.clock()

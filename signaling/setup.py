@@ -135,7 +135,7 @@ def attach_signaling(app: web.Application) -> None:
                 presence_lost=svc.curbside.presence_lost,
                 fenced=namespace.close_all,
                 renamed=renamed,
-                retry=namespace.retry_disconnects,
+                upkeep=namespace.upkeep,
             ),
             settings.cluster.heartbeat_s,
         )
