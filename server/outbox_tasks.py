@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 from server.audit import Action, AuditLog, Event
 from server.audit.events import Actor as AuditActor
 from server.clinics.kinds import BookingStatus, OutboxKind
+from server.clinics.no_show_task import NoShowTask
 from server.clinics.reminders import reminder_skip, reminder_window, visit_message
 from server.clock import Clock
 from server.db.models import (
@@ -231,10 +232,12 @@ class OutboxTasks:
 
 
 OUTBOX_TASKS = web.AppKey("outbox_tasks", OutboxTasks)
+NO_SHOW_TASK = web.AppKey("no_show_task", NoShowTask)
 
 
 def attach_outbox_tasks(app: web.Application) -> None:
-    """Run the outbox task while the app runs (call after the services' context)."""
+    """Run the outbox task, and the clinics' no-show task, while the app runs (call after the
+    services' context)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[SERVICES]
@@ -242,10 +245,18 @@ def attach_outbox_tasks(app: web.Application) -> None:
             svc.db, svc.settings, svc.clock, svc.clinics.outbox, svc.visits, svc.audit
         )
         app[OUTBOX_TASKS] = tasks
-        task = asyncio.create_task(tasks.run(), name="outbox-tasks")
+        # The automatic no-show runs beside it, on the same scan interval.
+        no_shows = NoShowTask(svc.db, svc.settings, svc.clock, svc.audit, svc.visit_events)
+        app[NO_SHOW_TASK] = no_shows
+        running = [
+            asyncio.create_task(tasks.run(), name="outbox-tasks"),
+            asyncio.create_task(no_shows.run(), name="no-show-task"),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app.cleanup_ctx.append(ctx)

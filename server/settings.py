@@ -141,6 +141,11 @@ class ClinicSettings(_Section):
     # The language the clinic's clinicians speak, as a BCP-47 tag ("en", "es"). A patient whose
     # preferred language differs gets an interpreter link proposed for their visits.
     language: str = "en"
+    # --- automatic no-show (server/clinics/no_show.py) ---
+    # A booked clinic visit whose patient never checked in is marked a no-show this many minutes
+    # after its slot ends; 0: only by hand.
+    auto_no_show_after_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    # --- end automatic no-show ---
 
     @field_validator("language")
     @classmethod
