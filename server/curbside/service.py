@@ -43,6 +43,7 @@ from server.record.guard import Audited, RecordGuard, actor_of, refusal
 from server.record.patients import NewPatient, PatientService
 from server.record.policy import Action as Need
 from server.settings import CurbsideSettings
+from server.visits import room_audit
 from server.visits.participants import user_participant
 from server.visits.status import VisitStatus
 from signaling import curbside as cs
@@ -181,7 +182,8 @@ class CurbsideService:
         )
         # Accepted but not yet connected: the call's room closes too.
         call = (await self.store.row(request_id)).visit_id if result.changed else None
-        await self._notify(result, *([CloseCall(call, VisitStatus.CANCELLED)] if call else []))
+        with room_audit.acting(actor_of(who)):
+            await self._notify(result, *([CloseCall(call, VisitStatus.CANCELLED)] if call else []))
 
     # --- call now -------------------------------------------------------------------------------
 
@@ -266,7 +268,9 @@ class CurbsideService:
             request_id, lambda s, now: cs.end_call(s, who.user_id, now), self._within(ended)
         )
         if result.changed and visit_id is not None:
-            await self._notify(result, CloseCall(visit_id, VisitStatus.COMPLETED))
+            # The room's visit.end names who hung up, over HTTP as over the socket.
+            with room_audit.acting(actor_of(who)):
+                await self._notify(result, CloseCall(visit_id, VisitStatus.COMPLETED))
 
     async def complete(self, who: Actor, request_id: int, note_id: int) -> None:
         """The consultant has signed the curbside recommendation note on the call's encounter."""

@@ -13,11 +13,18 @@ curbside call withdrawn), in that decision's own transaction.
 The room's transaction knows nothing of the trail, so these are written just after it commits
 (group commit). Should the trail be unavailable, the change stands and the caller hears
 ``audit_unavailable``: the flusher has logged the failure.
+
+Who acted is the socket whose event made the change, or nobody (``system``: a timer). A change
+made over HTTP that the live side carries out further down the same call (a curbside call hung
+up through its endpoint) has no socket to name, so the service names its user with
+:func:`acting`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -41,6 +48,18 @@ class Ended:
 
 RoomChange = Admitted | Ended
 
+_acting: ContextVar[Actor | None] = ContextVar("room_audit_acting", default=None)
+
+
+@contextmanager
+def acting(by: Actor) -> Iterator[None]:
+    """Room changes audited inside this block (in this task) are ``by``'s."""
+    token = _acting.set(by)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
 
 class RoomAudit:
     def __init__(self, db: async_sessionmaker[AsyncSession], audit: AuditLog) -> None:
@@ -48,9 +67,11 @@ class RoomAudit:
         self._audit = audit
 
     async def record(self, visit_id: int, by: Actor, changes: Sequence[RoomChange]) -> None:
-        """Write one event per change, as ``by`` (the clinician who made it)."""
+        """Write one event per change, as ``by`` (the clinician who made it), or as whoever
+        :func:`acting` names."""
         if not changes:
             return
+        by = _acting.get() or by
         async with self._db() as db:
             patient_id = await db.scalar(select(Visit.patient_id).where(Visit.id == visit_id))
         target = f"visit:{visit_id}"

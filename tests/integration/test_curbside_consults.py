@@ -18,13 +18,13 @@ from sqlalchemy import func, select
 
 from server.auth.roles import Role
 from server.clock import FakeClock
-from server.db.models import Encounter, Visit
+from server.db.models import AuditEvent, Encounter, Visit
 from server.state import SERVICES
 from signaling import events as ev
 from signaling.curbside_events import CURBSIDE_SCHEDULER
 from signaling.probe import ProbeError
 from tests.conftest import AppFactory, SignIn
-from tests.integration.curbside_support import QUESTION, Curbside
+from tests.integration.curbside_support import QUESTION, Curbside, Dashboard
 from tests.integration.visit_support import Client, error_code, ok_json, set_up_clinic
 
 pytestmark = pytest.mark.timeout(120)
@@ -226,6 +226,52 @@ async def test_the_pcp_can_cancel_and_a_late_accept_fails_cleanly(cb: Curbside) 
     assert not_theirs.value.code == "not_participant"
     pcp = await cb.dashboard(cb.clinic.pcp)
     assert (await pcp.send(ev.CURBSIDE_CANCEL, rid2))["ok"]
+
+
+async def _trail(cb: Curbside, action: str, target: str) -> list[AuditEvent]:
+    async with cb.client.app[SERVICES].db() as db:
+        found = await db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == action, AuditEvent.target == target)
+            .order_by(AuditEvent.seq)
+        )
+        return list(found)
+
+
+async def _accepted(cb: Curbside) -> tuple[int, int, Dashboard, Dashboard]:
+    """A call-now request Dr. Ahmed has accepted: its id, its visit, their and the PCP's
+    dashboards."""
+    psychiatrist = await cb.dashboard(await cb.psychiatrist("dr.ahmed"))
+    pcp = await cb.dashboard(cb.clinic.pcp)
+    rid = (await cb.ask())["id"]
+    await psychiatrist.ring(rid)
+    visit_id = (await psychiatrist.send(ev.CURBSIDE_ACCEPT, rid))["visit_id"]
+    return rid, visit_id, psychiatrist, pcp
+
+
+async def test_a_call_hung_up_over_http_is_audited_as_whoever_hung_up(cb: Curbside) -> None:
+    rid, visit_id, psychiatrist, pcp = await _accepted(cb)
+    assert (await pcp.probe.join(visit_id))["presence"] == "in_call"
+    assert (await psychiatrist.probe.join(visit_id))["presence"] == "in_call"
+    await pcp.status(rid, "in_call")
+    ended = await ok_json(await cb.clinic.pcp.post(f"/api/v1/curbside/requests/{rid}/end"))
+    assert ended["status"] == "documenting"
+    (end,) = await _trail(cb, "visit.end", f"visit:{visit_id}")
+    assert (end.actor, end.actor_role) == (f"user:{cb.clinic.pcp.user_id}", "pcp")
+
+
+async def test_a_call_cancelled_over_http_is_audited_as_the_pcp(cb: Curbside) -> None:
+    rid, visit_id, _, _ = await _accepted(cb)
+    cancelled = await ok_json(await cb.clinic.pcp.post(f"/api/v1/curbside/requests/{rid}/cancel"))
+    assert cancelled["status"] == "cancelled"
+    # The room closes as cancelled: no call was held, so no visit.end; the consult's own
+    # change names the PCP.
+    assert await _trail(cb, "visit.end", f"visit:{visit_id}") == []
+    changes = await _trail(cb, "record.write", f"consult:{rid}")
+    assert changes[-1].actor == f"user:{cb.clinic.pcp.user_id}"
+    async with cb.client.app[SERVICES].db() as db:
+        visit = await db.get(Visit, visit_id)
+    assert visit is not None and visit.status == "cancelled"
 
 
 async def test_call_now_rings_only_psychiatrists_licensed_where_the_patient_is(
