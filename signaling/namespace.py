@@ -13,13 +13,13 @@ room records which server process (cluster instance, signaling/cluster.py) holds
 connection, so that if this process dies another removes its sockets from their rooms.
 
 Admitting someone and ending a visit are written to the audit trail once the store has saved
-the change (server/visits/room_audit.py), as whoever sent the event that caused it.
+the change (server/visits/room_audit.py), as whoever sent the event that caused it. Sockets
+whose login session ended are closed by signaling/session_sweeper.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,7 +42,6 @@ from signaling.ice import ice_servers
 from signaling.identity import Identity
 from signaling.limits import FloodGuard, TokenBucket
 from signaling.room_store import RoomStore, RosterSource, authorise_join, with_invite
-from signaling.session_watch import SessionWatch
 
 log = logging.getLogger("liaison.signaling")
 
@@ -174,7 +173,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except NotFound:
                 self.grace_ends.pop(visit_id, None)
             except Exception:
-                _reraise_if_cancelled()
+                reraise_if_cancelled()
                 log.exception("grace expiry failed; will retry", extra={"visit_id": visit_id})
 
     async def drop_node(self, visit_id: int, instance: str) -> None:
@@ -185,7 +184,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Close every socket of this process (their clients reconnect, to any process)."""
         for sid in list(self.sockets):
             await self.disconnect(sid)
-            _reraise_if_cancelled()
+            reraise_if_cancelled()
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in ("connect", "disconnect"):
@@ -538,92 +537,10 @@ EVENTS: dict[str, EventSpec] = {
 }
 
 
-async def session_sweeper(
-    ns: RtcNamespace,
-    watch: SessionWatch,
-    touch: Callable[[list[int]], Awaitable[None]],
-    interval_s: float = 1.0,
-    recheck_every_s: float = 60.0,
-    overlap: timedelta = timedelta(seconds=30),
-) -> None:
-    """Close sockets whose login session ended (sign-out, disabled account, expiry) within
-    about a second, and count time in a call as activity for the idle timeout.
-
-    Whichever process ended the session, this one learns it from the database, so nothing
-    depends on the revoking process knowing where the sockets are. Each pass asks only which
-    sessions were revoked since the previous pass (minus `overlap`, for clocks of other
-    processes a little behind), and looks up a session again only when it is new here or its
-    deadline (absolute, or idle as of its last activity) has come. Every `recheck_every_s`,
-    sessions in a call are touched and all of them are looked up afresh, which also catches
-    a revocation stamped by a clock more than `overlap` behind.
-    """
-    deadlines: dict[int, datetime] = {}
-    since = ns.clock() - overlap
-    last_recheck = time.monotonic()
-    while True:
-        await asyncio.sleep(interval_s)
-        now = ns.clock()
-        by_session = _sockets_by_session(ns)
-        for gone in set(deadlines) - set(by_session):
-            del deadlines[gone]
-        if not by_session:
-            since = now - overlap
-            continue
-        try:
-            ended = await watch.revoked_since(since) & set(by_session)
-            since = now - overlap
-            if time.monotonic() - last_recheck >= recheck_every_s:
-                in_call = [
-                    session_id
-                    for session_id, sids in by_session.items()
-                    if session_id not in ended and any(_in_room(ns, sid) for sid in sids)
-                ]
-                if in_call:
-                    await touch(in_call)
-                deadlines.clear()
-                last_recheck = time.monotonic()
-            due = [
-                session_id
-                for session_id in by_session
-                if session_id not in ended
-                and (session_id not in deadlines or deadlines[session_id] <= now)
-            ]
-            if due:
-                for session_id, deadline in (await watch.deadlines(due)).items():
-                    if deadline is None or deadline <= now:
-                        ended.add(session_id)
-                        deadlines.pop(session_id, None)
-                    else:
-                        deadlines[session_id] = deadline
-            for session_id in ended:
-                deadlines.pop(session_id, None)
-                for sid in by_session[session_id]:
-                    with contextlib.suppress(Exception):
-                        await ns.emit(ev.SESSION_ENDED, {"reason": "session_ended"}, to=sid)
-                    await ns.disconnect(sid)
-                    _reraise_if_cancelled()
-        except Exception:
-            _reraise_if_cancelled()
-            log.exception("session sweep failed")
-
-
-def _reraise_if_cancelled() -> None:
+def reraise_if_cancelled() -> None:
     # python-socketio swallows a cancellation that arrives while a disconnect handler runs
     # (and a driver may turn one mid-query into its own error): a task told to stop must
     # still stop, or shutting down waits for it forever.
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def _sockets_by_session(ns: RtcNamespace) -> dict[int, list[str]]:
-    by_session: dict[int, list[str]] = {}
-    for sid, state in list(ns.sockets.items()):
-        if state.identity.session_id is not None:
-            by_session.setdefault(state.identity.session_id, []).append(sid)
-    return by_session
-
-
-def _in_room(ns: RtcNamespace, sid: str) -> bool:
-    state = ns.sockets.get(sid)
-    return state is not None and state.visit_id is not None

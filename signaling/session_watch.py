@@ -1,4 +1,4 @@
-"""What the socket session sweeper asks the database (signaling/namespace.py `session_sweeper`).
+"""What the socket session sweeper asks the database (signaling/session_sweeper.py).
 
 Sockets outlive the request that authenticated them, so each process checks that the login
 sessions behind its sockets still hold. Asking about every socket's session every second cost

@@ -24,8 +24,9 @@ from signaling.cluster import Member, NodeHooks, NodeRegistry, RedisQueue, node_
 from signaling.curbside_events import CURBSIDE_SCHEDULER, attach_curbside
 from signaling.draining import attach_draining
 from signaling.identity import Identity, cookies_from_environ
-from signaling.namespace import RtcNamespace, session_sweeper, user_room
+from signaling.namespace import RtcNamespace, user_room
 from signaling.room_store import RoomStore
+from signaling.session_sweeper import session_sweeper
 from signaling.session_watch import SessionWatch
 
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)

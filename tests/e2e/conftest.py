@@ -10,7 +10,8 @@ Fixtures:
     browser           a fresh headless Chromium per test
     open_page         a new browser context and page, in a time zone where it is about noon;
                       fails the test on any page error or console error except expected HTTP
-                      error statuses (401/403/...)
+                      error statuses (401/403/...) and, from a page put offline on purpose,
+                      its failed reconnect attempts
     shots             where a test's screenshots go: $LIAISON_E2E_SCREENSHOTS when set (to look
                       at them), else the test's tmp dir
     design_shots      test-artifacts/screenshots/ at the repo root (git-ignored): the pages'
@@ -56,6 +57,10 @@ CHROMIUM_ARGS = [
 # Chromium logs every HTTP error response as a console error; those are expected (a wrong
 # password is a 401). Anything else on the console (a CSP violation, an exception) fails.
 EXPECTED_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of"
+# --- tests/e2e/test_call_departures.py: a page put offline on purpose (context.set_offline) ---
+# logs each reconnect attempt it makes meanwhile; only the emulated offline state says this.
+EXPECTED_OFFLINE_ERROR = "net::ERR_INTERNET_DISCONNECTED"
+# --- end test_call_departures.py ---
 
 LiveApp = TestClient[web.Request, web.Application]
 OpenPage = Callable[..., Awaitable[Page]]
@@ -145,7 +150,11 @@ async def open_page(browser: Browser, clock: FakeClock) -> AsyncIterator[OpenPag
         page.set_default_timeout(10_000)
 
         def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE_ERROR):
+            if (
+                message.type == "error"
+                and not message.text.startswith(EXPECTED_CONSOLE_ERROR)
+                and not message.text.endswith(EXPECTED_OFFLINE_ERROR)
+            ):
                 problems.append(f"console error: {message.text}")
 
         page.on("console", on_console)
