@@ -13,7 +13,8 @@ JSON bytes that are encrypted and hashed at signing. Addenda have one fixed shap
 :data:`ADDENDUM_SECTIONS`, checked by ``validate_addendum``.
 
 The note's kind (and with it who may read the note) must come from its template, never from the
-client: ``kind = get_template(template_id).kind``.
+client: ``kind = get_template(template_id).kind``. A template may name the roles that may author
+it (``authors``; ``check_author`` refuses the others with 403 ``template_not_for_role``).
 
 Errors: ``server.errors.NotFound`` (code ``unknown_template``) and ``ValidationFailed``
 (code ``invalid_note_body``, with ``fields`` = ``[{"field", "message"}]`` like the API's own
@@ -29,7 +30,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from server.errors import NotFound, ValidationFailed
+from server.auth.roles import Role
+from server.errors import Forbidden, NotFound, ValidationFailed
 
 MAX_TEXT_LENGTH: Final = 20_000
 
@@ -76,6 +78,8 @@ class Template:
     title: str
     kind: NoteKind
     sections: tuple[Section, ...]
+    # Who may start a note from it; None: any clinician the access policy lets write notes.
+    authors: frozenset[Role] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The template as the note editor receives it."""
@@ -85,6 +89,7 @@ class Template:
             "kind": self.kind.value,
             "private": self.kind.private,
             "sections": [section.as_dict() for section in self.sections],
+            "authors": None if self.authors is None else sorted(self.authors),
         }
 
 
@@ -205,10 +210,77 @@ PSYCHOTHERAPY_NOTE = Template(
     ),
 )
 
+# --- caseload review (collaborative care) ---------------------------------------------------
+# The psychiatric consultant's recommendation from a systematic caseload review with the care
+# manager. A shared consult note (the care team reads it once signed); only the consultant
+# writes it, since it carries prescribing advice. The registry's "last reviewed" date is the
+# newest signed note from this template (server/clinics/caseload.py), so its id must not change.
+
+_RECOMMENDATION = "Recommendation"
+
+CASELOAD_REVIEW = Template(
+    id="caseload_review",
+    title="Caseload review recommendation",
+    kind=NoteKind.CONSULT,
+    authors=frozenset({Role.PSYCHIATRIST}),
+    sections=(
+        _s(
+            "current_status",
+            "Current status and scores",
+            "PHQ-9 / GAD-7 baseline to latest, weeks in treatment, adherence, side effects, "
+            "what the care manager reports.",
+        ),
+        _s(
+            "recommendation",
+            "Summary",
+            "The change in treatment, or why the plan stays as it is.",
+            group=_RECOMMENDATION,
+        ),
+        _s(
+            "medication",
+            "Medication",
+            "Drug, dose change, titration, monitoring.",
+            required=False,
+            group=_RECOMMENDATION,
+        ),
+        _s(
+            "therapy",
+            "Psychotherapy and behavioural interventions",
+            required=False,
+            group=_RECOMMENDATION,
+        ),
+        _s(
+            "other",
+            "Other",
+            "Referrals, labs, level of care, in-person evaluation.",
+            required=False,
+            group=_RECOMMENDATION,
+        ),
+        _s(
+            "safety_plan_addressed",
+            "Safety plan addressed",
+            "For a patient with a safety flag: was the safety plan reviewed and updated?",
+            required=False,
+            type=SectionType.YES_NO,
+        ),
+        _s(
+            "follow_up",
+            "Follow-up",
+            "Who does what, and by when; add each as a follow-up task with an owner.",
+        ),
+    ),
+)
+
 TEMPLATES: Final[Mapping[str, Template]] = MappingProxyType(
     {
         t.id: t
-        for t in (PSYCHIATRIC_CONSULT, PROGRESS_NOTE, CURBSIDE_RECOMMENDATION, PSYCHOTHERAPY_NOTE)
+        for t in (
+            PSYCHIATRIC_CONSULT,
+            PROGRESS_NOTE,
+            CURBSIDE_RECOMMENDATION,
+            PSYCHOTHERAPY_NOTE,
+            CASELOAD_REVIEW,
+        )
     }
 )
 
@@ -220,6 +292,16 @@ def get_template(template_id: str) -> Template:
         return TEMPLATES[template_id]
     except KeyError:
         raise NotFound("no such note template", code="unknown_template") from None
+
+
+def check_author(template: Template, role: Role) -> None:
+    """Refuse a role the template is not for (the access policy has said yes already)."""
+    if template.authors is not None and role not in template.authors:
+        raise Forbidden(
+            f"Only {' or '.join(sorted(r.replace('_', ' ') + 's' for r in template.authors))} "
+            f"can write a {template.title.lower()}.",
+            code="template_not_for_role",
+        )
 
 
 def validate_body(template_id: str, body: object, *, signing: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from consult_notes.templates import CASELOAD_REVIEW
 from server.auth.roles import Role
 from server.clinics.kinds import BookingStatus, ContactKind
 from server.curbside.service import NewConsult, WrittenAnswer
@@ -22,6 +23,7 @@ from server.db.models import (
     ClinicBooking,
     ClinicSession,
     Condition,
+    ConsultNote,
     ConsultRequest,
     MedicationStatement,
     Patient,
@@ -292,6 +294,7 @@ async def seed_demo(settings: Settings) -> str:
         visit_lines = await seed_demo_visit(svc)
         rota_lines = await seed_rota(svc, users)
         await seed_written(svc, users, patients)
+        await seed_review(svc, users, patients[DEMO_PATIENT.mrn])
         clinic_lines = await seed_clinic(svc, users, patients)
     url = settings.server.public_url
     outbox = outbox_folder(settings.outbox, settings.paths.var_dir)
@@ -315,6 +318,9 @@ async def seed_demo(settings: Settings) -> str:
         f"  Invitations with the patients' join links are files in {outbox}/ (the newest "
         "message for a patient holds the link that works).",
         "",
+        f"Caseload review: sign in as dr.rivera (or cm.patel) and open {url}/registry/review:",
+        "  the flagged patients one at a time, safety first; Jordan Alvarez was reviewed today,",
+        "  with a follow-up for the care manager tied to the recommendation.",
         f"Registry: sign in as cm.patel and open {url}/registry. The caseload:",
         *(
             f"  {p.new.given_name} {p.new.family_name}: {p.registry}"
@@ -548,6 +554,48 @@ async def seed_written(
                     face_to_face_advised=False,
                 ),
             )
+
+
+# --- the caseload review -------------------------------------------------------------------------
+
+
+async def seed_review(svc: Services, users: dict[str, User], patient: Patient) -> None:
+    """Dr. Rivera's signed caseload-review recommendation for the patient who is not improving,
+    and the care manager's follow-up from it; once (none if any review note exists)."""
+    async with svc.db() as db:
+        reviewed = (
+            await db.execute(
+                select(ConsultNote.id).where(
+                    ConsultNote.patient_id == patient.id,
+                    ConsultNote.template_id == CASELOAD_REVIEW.id,
+                )
+            )
+        ).first()
+    if reviewed is not None:
+        return
+    rivera = _actor(users["dr.rivera"])
+    draft = await svc.notes.create(
+        rivera,
+        patient.id,
+        CASELOAD_REVIEW.id,
+        {
+            "current_status": "PHQ-9 18 to 15 (-17%) after 12 weeks on sertraline 100 mg; "
+            "adherent, no side effects reported to the care manager.",
+            "recommendation": "Not improving: augment rather than switch.",
+            "medication": "Add bupropion XL 150 mg each morning; check blood pressure in 2 weeks.",
+            "therapy": "Offer behavioural activation with the care manager, weekly.",
+            "follow_up": "Care manager calls in 2 weeks about tolerability; PHQ-9 in 4 weeks.",
+        },
+    )
+    signed = await svc.notes.sign(rivera, draft.meta.id)
+    await svc.registry.add_task(
+        rivera,
+        patient.id,
+        title="Call about bupropion tolerability and blood pressure",
+        due=(svc.clock() + timedelta(days=14)).date(),
+        owner_id=users["cm.patel"].id,
+        source_note_id=signed.meta.id,
+    )
 
 
 # --- the clinic ---------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ class CaseloadRowOut(BaseModel):
     not_improving: list[Instrument]
     open_safety_flags: int
     open_tasks: int
+    last_reviewed: datetime | None = Field(
+        description="When the newest signed caseload-review note about the patient was signed."
+    )
 
 
 class RulesOut(BaseModel):
@@ -172,6 +175,7 @@ def row_out(e: CaseloadEntry) -> CaseloadRowOut:
         not_improving=list(a.not_improving),
         open_safety_flags=e.open_safety_flags,
         open_tasks=e.open_tasks,
+        last_reviewed=e.last_reviewed,
     )
 
 
@@ -204,8 +208,9 @@ def task_out(t: FollowUpTask) -> TaskOut:
 @api.route(
     "GET",
     "/registry",
-    summary="Your caseload with the registry's flags. ?sort=flags|name|weeks|phq9|change|"
-    "last_contact; ?flag=safety|not_improving|overdue_contact; ?flagged=true",
+    summary="Your caseload with the registry's flags and when each patient was last reviewed. "
+    "?sort=flags|name|weeks|phq9|change|last_contact|last_reviewed; "
+    "?flag=safety|not_improving|overdue_contact; ?flagged=true",
     tag=TAG,
     response=CaseloadOut,
     roles=TEAM,
@@ -347,7 +352,8 @@ async def my_tasks(request: web.Request) -> TaskListOut:
 @api.route(
     "POST",
     "/registry/{patient_id}/tasks",
-    summary="Add a follow-up task (e.g. a psychiatrist's recommendation from a caseload review)",
+    summary="Add a follow-up task (e.g. a psychiatrist's recommendation from a caseload review); "
+    "source_note_id: the patient's note it comes from (422 source_note_not_found otherwise)",
     tag=TAG,
     body=TaskIn,
     response=TaskOut,

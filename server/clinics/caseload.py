@@ -5,6 +5,10 @@ follow-up tasks from caseload reviews.
 A caseload is the patients whose care team the user is on (care managers, and psychiatrists for
 the systematic caseload review). Everything about one patient goes through the record's access
 rule (a clinician on the care team); admins see no clinical information.
+
+A patient was last reviewed when the newest signed caseload-review note about them was signed
+(``consult_notes.templates.CASELOAD_REVIEW``): derived from the notes' metadata columns, so no
+note body is loaded (they are encrypted) and there is nothing else to keep in step.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consult_notes.templates import CASELOAD_REVIEW, NoteKind
 from server.audit import Action as AuditAction
 from server.audit import AuditLog, Event
 from server.clinics.kinds import ContactKind
@@ -24,6 +29,7 @@ from server.clock import Clock
 from server.db.models import (
     CareContact,
     CareTeamMember,
+    ConsultNote,
     FollowUpTask,
     Patient,
     SafetyFlag,
@@ -44,6 +50,7 @@ class CaseloadEntry:
     assessment: Assessment
     open_safety_flags: int
     open_tasks: int
+    last_reviewed: datetime | None = None  # the newest signed caseload-review note
 
 
 def point_of(s: Screening) -> ScorePoint:
@@ -120,6 +127,18 @@ class RegistryService:
                     .group_by(FollowUpTask.patient_id)
                 )
             }
+            reviewed: dict[int, datetime | None] = {
+                pid: at
+                for pid, at in await db.execute(
+                    select(ConsultNote.patient_id, func.max(ConsultNote.signed_at))
+                    .where(
+                        ConsultNote.patient_id.in_(ids),
+                        ConsultNote.template_id == CASELOAD_REVIEW.id,
+                        ConsultNote.signed_at.is_not(None),
+                    )
+                    .group_by(ConsultNote.patient_id)
+                )
+            }
         entries = [
             CaseloadEntry(
                 patient,
@@ -133,6 +152,7 @@ class RegistryService:
                 ),
                 flags.get(patient.id, 0),
                 tasks.get(patient.id, 0),
+                reviewed.get(patient.id),
             )
             for patient, added_at in members
         ]
@@ -246,6 +266,8 @@ class RegistryService:
         async with self._db.begin() as db:
             await require(db, who, patient_id, Action.WRITE_RECORD, now)
             await self._check_owner(db, patient_id, owner_id)
+            if source_note_id is not None:
+                await self._check_source_note(db, who, patient_id, source_note_id)
             task = FollowUpTask(
                 patient_id=patient_id,
                 title=title,
@@ -314,6 +336,33 @@ class RegistryService:
                 code="owner_not_on_care_team",
             )
 
+    async def _check_source_note(
+        self, db: AsyncSession, who: Actor, patient_id: int, note_id: int
+    ) -> None:
+        """A task may come from a note of the same patient that its creator can see: a signed
+        shared note, or their own draft. Never a psychotherapy note: the task list is shared.
+        Metadata only; one answer for every refusal, so nothing is learnt about other notes."""
+        row = (
+            await db.execute(
+                select(
+                    ConsultNote.patient_id,
+                    ConsultNote.kind,
+                    ConsultNote.author_id,
+                    ConsultNote.signed_at,
+                ).where(ConsultNote.id == note_id)
+            )
+        ).one_or_none()
+        if (
+            row is None
+            or row.patient_id != patient_id
+            or NoteKind(row.kind).private
+            or (row.signed_at is None and row.author_id != who.user_id)
+        ):
+            raise ValidationFailed(
+                "The note a task comes from must be one of this patient's notes.",
+                code="source_note_not_found",
+            )
+
     def _read(self, who: Actor, patient_id: int, section: str) -> Event:
         return Event(
             AuditAction.RECORD_READ,
@@ -334,8 +383,8 @@ class RegistryService:
 
 def sort_caseload(entries: Sequence[CaseloadEntry], key: str) -> list[CaseloadEntry]:
     """``flags`` (default: most flags first, safety before the rest), ``name``, ``weeks``,
-    ``phq9`` (latest, highest first), ``change`` (least improved first), ``last_contact``
-    (longest ago first)."""
+    ``phq9`` (latest, highest first), ``change`` (least improved first), ``last_contact`` and
+    ``last_reviewed`` (longest ago first, never before that)."""
     far = datetime.min.replace(tzinfo=UTC)
 
     def by(e: CaseloadEntry) -> tuple[object, ...]:
@@ -353,9 +402,11 @@ def sort_caseload(entries: Sequence[CaseloadEntry], key: str) -> list[CaseloadEn
                 return (-change, *name)
             case "last_contact":
                 return (a.last_contact or far, *name)
+            case "last_reviewed":
+                return (e.last_reviewed or far, *name)
             case _:
                 return ("safety" not in a.flags, -len(a.flags), *name)
 
-    if key not in ("flags", "name", "weeks", "phq9", "change", "last_contact"):
+    if key not in ("flags", "name", "weeks", "phq9", "change", "last_contact", "last_reviewed"):
         raise ValidationFailed("Unknown sort.", code="invalid_sort")
     return sorted(entries, key=by)

@@ -26,6 +26,7 @@ from consult_notes.store import NoteMeta, NoteStore
 from consult_notes.templates import (
     TEMPLATES,
     Template,
+    check_author,
     decode_body,
     encode_body,
     get_template,
@@ -149,6 +150,7 @@ class NoteService:
         async with self._attempt(who, attempt) as db:
             access = await self._guard.check(db, who, patient_id, Action.WRITE_NOTE)
             lifecycle.check_create(who.role, access.relation)
+            check_author(template, who.role)  # e.g. a caseload review: the psychiatrist's
             if encounter_id is not None:
                 encounter = await db.get(Encounter, encounter_id)
                 if encounter is None or encounter.patient_id != patient_id:

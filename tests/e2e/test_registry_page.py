@@ -85,7 +85,7 @@ async def test_the_caseload_flags_sorts_filters_and_charts_a_patient(
     await expect(rows.nth(1)).to_contain_text("20 → 13")
     await expect(rows.nth(1)).to_contain_text("\N{MINUS SIGN}35%")  # the typographic minus
     headers = ["Patient", "Flags \N{BLACK DOWN-POINTING TRIANGLE}", "PHQ-9", "PHQ-9 change"]
-    headers += ["GAD-7", "GAD-7 change", "Weeks", "Last contact", "Tasks"]
+    headers += ["GAD-7", "GAD-7 change", "Weeks", "Last contact", "Last reviewed", "Tasks"]
     await expect(page.locator("table.registry thead th")).to_have_text(headers)
     await expect(rows.nth(1).locator("td").nth(5)).to_have_text("\N{MINUS SIGN}30%")
     quiet_row = rows.filter(has_text="Eli Quiet")

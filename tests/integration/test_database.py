@@ -225,6 +225,12 @@ async def test_demo_seeds_every_workflow_once(tmp_path: Path) -> None:
                 "Bell": ["overdue_contact"],
                 "Park": [],
             }
+            # Alvarez was reviewed (the caseload review's demo), with a follow-up from it.
+            reviewed = {p["family_name"]: p["last_reviewed"] for p in caseload}
+            assert reviewed["Alvarez"] and not reviewed["Haddad"]
+            alvarez = next(p["patient_id"] for p in caseload if p["family_name"] == "Alvarez")
+            tasks = (await get(patel, f"/registry/{alvarez}/tasks"))["tasks"]
+            assert len(tasks) == 1 and tasks[0]["source_note_id"]
 
             # Today's clinic session, with booked patients whose invitations were sent.
             listed = (await get(patel, "/clinics/sessions"))["sessions"]

@@ -37,6 +37,7 @@ async def test_the_templates_are_listed_for_the_editor(rc: RecordClinic) -> None
         "progress_note",
         "curbside_recommendation",
         "psychotherapy_note",
+        "caseload_review",
     ]
     consult = body["templates"][0]
     assert any(s["group"] == "Mental status examination" for s in consult["sections"])

@@ -17,6 +17,7 @@ import { homePage } from "./pages/home.js";
 import { joinPage } from "./pages/join.js";
 import { loginPage } from "./pages/login.js";
 import { registryPage } from "./pages/registry.js";
+import { registryReviewPage } from "./pages/registry-review.js";
 import { securityPage } from "./pages/security.js";
 import { visitPage } from "./pages/visit.js";
 
@@ -38,6 +39,8 @@ const ROUTES = [
   { path: "/clinics", page: clinicsPage },
   { path: "/clinics/:sessionId", page: clinicBoardPage },
   { path: "/registry", page: registryPage },
+  // The systematic caseload review (before /registry/*, which would take it for a patient id).
+  { path: "/registry/review", page: registryReviewPage },
   { path: "/registry/*", page: registryPage },
   // "/" is redirected by the app (to /home or /login); listed so links to it stay in the app.
   { path: "/", page: notFoundPage },

@@ -2,7 +2,9 @@
 // change from baseline, weeks in treatment, last contact, flags: safety, not improving, contact
 // overdue), sortable and filterable, and this month's care-management minutes.
 // /registry/{patientId}: one patient's scores over time, contacts with minutes (log one), and
-// follow-up tasks (add with a due date and an owner, complete); notes live in the chart.
+// follow-up tasks (add with a due date and an owner, complete; each shows the note it came from);
+// notes live in the chart. The caseload review (/registry/review, registry-review.js) walks the
+// flagged patients with the pieces exported here.
 
 import { caseloadView, changeText, daysAgo, FLAGS, monthName, monthOf, shiftMonth } from "../clinics/format.js";
 import { scoreChart } from "../clinics/score-chart.js";
@@ -12,6 +14,11 @@ import { messageFor } from "../messages.js";
 
 /** @typedef {import('../app.js').PageContext} PageContext */
 /** @typedef {import('../clinics/format.js').CaseloadRow} CaseloadRow */
+/** @typedef {{user_id: number, display_name: string, role_on_team: string}} TeamMember */
+/**
+ * A note a follow-up task can come from (the registry's tasks accept its id as source_note_id).
+ * @typedef {{id: number, title: string, author_name: string, signed_at: string | null}} SourceNote
+ */
 
 const COLUMNS = [
   { key: "name", label: "Patient" },
@@ -24,6 +31,7 @@ const COLUMNS = [
   { key: "weeks", label: "Weeks" },
   { key: "last_contact", label: "Last contact" },
 ];
+export const REVIEW_TEMPLATE = "caseload_review";
 const CONTACT_KINDS = /** @type {Record<string, string>} */ ({
   phone: "Phone call",
   video: "Video",
@@ -31,7 +39,7 @@ const CONTACT_KINDS = /** @type {Record<string, string>} */ ({
   message: "Message",
   caseload_review: "Caseload review",
 });
-const DAY = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
+export const DAY = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
 const WHEN = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", hour: "numeric", minute: "2-digit" });
 
 /** @type {import('../app.js').Page} */
@@ -125,6 +133,7 @@ function caseloadPage(ctx) {
             });
             return h("th", { scope: "col", "aria-sort": active ? (view.reverse ? "ascending" : "descending") : null }, button);
           }),
+          h("th", { scope: "col", class: "registry__plain", text: "Last reviewed" }),
           h("th", { scope: "col", text: "Tasks" }),
         ),
       ),
@@ -153,7 +162,12 @@ function caseloadPage(ctx) {
   return h(
     "div",
     { class: "page registry-page" },
-    h("div", { class: "page__head" }, h("p", { class: "page__eyebrow", text: "Collaborative care" }), h("h1", { text: "Caseload registry" }), lede),
+    h(
+      "div",
+      { class: "page__head review-start" },
+      h("div", {}, h("p", { class: "page__eyebrow", text: "Collaborative care" }), h("h1", { text: "Caseload registry" }), lede),
+      h("a", { class: "button button--primary", href: "/registry/review", text: "Start caseload review" }),
+    ),
     h(
       "section",
       { class: "card section section--wide", "aria-labelledby": "caseload-heading" },
@@ -185,19 +199,35 @@ function caseloadRow(r) {
     h("td", {}, trend(r.gad7, r.not_improving.includes("gad7"))),
     h("td", { class: `registry__change registry__change--${gadChange.tone}`, text: gadChange.text }),
     h("td", { class: "registry__num", text: r.weeks_in_treatment === null ? "—" : String(r.weeks_in_treatment) }),
-    h("td", { class: r.flags.includes("overdue_contact") ? "registry__overdue" : "" }, daysAgo(r.days_since_contact)),
+    h("td", { class: r.flags.includes("overdue_contact") ? "nowrap registry__overdue" : "nowrap" }, daysAgo(r.days_since_contact)),
+    h("td", { class: "nowrap" }, reviewedText(r)),
     h("td", { class: "registry__num", text: r.open_tasks ? String(r.open_tasks) : "—" }),
   );
 }
 
+/**
+ * When the newest signed caseload-review note was signed (the server's last_reviewed), or null.
+ * @param {CaseloadRow | undefined} r
+ * @returns {string | null}
+ */
+export function lastReviewed(r) {
+  return /** @type {{last_reviewed?: string | null} | undefined} */ (r)?.last_reviewed ?? null;
+}
+
+/** "5 Dec 2026" or "never". @param {CaseloadRow | undefined} r */
+function reviewedText(r) {
+  const at = lastReviewed(r);
+  return at ? DAY.format(new Date(at)) : h("span", { class: "muted", text: "never" });
+}
+
 /** @param {CaseloadRow} r */
-function flagList(r) {
+export function flagList(r) {
   if (!r.flags.length) return h("span", { class: "muted", text: "—" });
   return h("span", { class: "flags" }, r.flags.map((f) => h("span", { class: `flag ${FLAGS[f]?.badge ?? ""}`, text: FLAGS[f]?.label ?? f })));
 }
 
 /** "20 → 11" with the baseline dimmed. @param {import('../clinics/format.js').Trend} t @param {boolean} lagging */
-function trend(t, lagging) {
+export function trend(t, lagging) {
   if (t.latest === null) return h("span", { class: "muted", text: "—" });
   if (t.count < 2 || t.baseline === null) return h("span", { class: "trend" }, h("strong", { text: String(t.latest) }), h("span", { class: "trend__note", text: " (1 score)" }));
   return h("span", { class: `trend${lagging ? " trend--lagging" : ""}` }, h("span", { class: "trend__base", text: String(t.baseline) }), h("span", { class: "trend__arrow", "aria-label": " to ", text: " → " }), h("strong", { text: String(t.latest) }));
@@ -291,14 +321,24 @@ function patientView(ctx, id) {
 }
 
 /** @param {CaseloadRow | undefined} row */
-function summaryLine(row) {
+export function summaryLine(row) {
   if (!row) return null;
   /** @param {string} label @param {import('../clinics/format.js').Trend} t */
   const part = (label, t) => {
     const c = changeText(t.change_percent);
     return h("div", { class: "stat" }, h("span", { class: "stat__label", text: label }), h("span", { class: "stat__value" }, t.latest === null ? "—" : trend(t, false)), h("span", { class: `stat__sub registry__change--${c.tone}`, text: c.tone === "none" ? "no change yet" : `${c.text} from baseline` }));
   };
-  return h("div", { class: "stats" }, part("PHQ-9 baseline → latest", row.phq9), part("GAD-7 baseline → latest", row.gad7), h("div", { class: "stat" }, h("span", { class: "stat__label", text: "Last contact" }), h("span", { class: "stat__value", text: daysAgo(row.days_since_contact) })));
+  /** @param {string} label @param {import('../dom.js').Child} value */
+  const plain = (label, value) => h("div", { class: "stat" }, h("span", { class: "stat__label", text: label }), h("span", { class: "stat__value" }, value));
+  return h(
+    "div",
+    { class: "stats" },
+    part("PHQ-9 baseline → latest", row.phq9),
+    part("GAD-7 baseline → latest", row.gad7),
+    plain("Weeks in treatment", row.weeks_in_treatment === null ? "—" : String(row.weeks_in_treatment)),
+    plain("Last contact", daysAgo(row.days_since_contact)),
+    plain("Last reviewed", reviewedText(row)),
+  );
 }
 
 /** @param {PageContext} ctx @param {number} id @param {HTMLElement} into */
@@ -346,11 +386,25 @@ function contactsCard(ctx, id, into) {
 }
 
 /**
+ * The follow-up tasks of a patient and a form to add one. `source`, when given, is the note
+ * new tasks come from (the caseload review's recommendation): the form says so and may untie it.
  * @param {PageContext} ctx @param {number} id @param {HTMLElement} into
- * @param {{user_id: number, display_name: string, role_on_team: string}[]} team
+ * @param {TeamMember[]} team
+ * @param {{source?: () => SourceNote | null, level?: "h2" | "h3"}} [options]  level: of the heading
+ * @returns {{reload: () => Promise<void>, refreshSource: () => void}}
  */
-function tasksCard(ctx, id, into, team) {
+export function tasksCard(ctx, id, into, team, options = {}) {
   const messages = messageSlot();
+  const tie = h("input", { type: "checkbox", id: `task-source-${id}`, class: "checkbox__input", checked: true });
+  const tieLabel = h("label", { for: `task-source-${id}`, class: "task-source__label" });
+  const tieRow = h("div", { class: "task-source", hidden: true }, tie, tieLabel);
+  /** @type {SourceNote | null} */
+  let source = null;
+  function refreshSource() {
+    source = options.source?.() ?? null;
+    tieRow.hidden = !source;
+    if (source) tieLabel.textContent = `From the ${source.title.toLowerCase()} signed ${source.signed_at ? DAY.format(new Date(source.signed_at)) : ""} by ${source.author_name}`;
+  }
   const list = h("div", { class: "registry__list" });
   const me = ctx.session.user?.id ?? 0;
   const owners = team.some((m) => m.user_id === me) ? team : [{ user_id: me, display_name: ctx.session.user?.display_name ?? "Me", role_on_team: "" }, ...team];
@@ -359,7 +413,7 @@ function tasksCard(ctx, id, into, team) {
   const due = field({ label: "Due", name: "due", type: "date", value: isoDay(new Date(Date.now() + 7 * 86_400_000)) });
   const owner = field({ label: "Owner", name: "owner_id", type: "select", value: String(me), options: owners.map((m) => ({ value: String(m.user_id), label: m.display_name })) });
   const submit = submitButton("Add follow-up", "Adding…");
-  const form = h("form", { class: "form form--compact", novalidate: true }, title.element, h("div", { class: "form__row" }, due.element, owner.element), messages.element, h("div", { class: "form__actions" }, submit.button));
+  const form = h("form", { class: "form form--compact", novalidate: true }, title.element, h("div", { class: "form__row" }, due.element, owner.element), tieRow, messages.element, h("div", { class: "form__actions" }, submit.button));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (submit.busy) return;
@@ -368,7 +422,8 @@ function tasksCard(ctx, id, into, team) {
     if (!title.input.value.trim() || !due.input.value) return;
     submit.setBusy(true);
     try {
-      await ctx.api.post(`/registry/${id}/tasks`, { title: title.input.value.trim(), due: due.input.value, owner_id: Number(owner.input.value) }, { signal: ctx.signal });
+      const from = source && tie.checked ? { source_note_id: source.id } : {};
+      await ctx.api.post(`/registry/${id}/tasks`, { title: title.input.value.trim(), due: due.input.value, owner_id: Number(owner.input.value), ...from }, { signal: ctx.signal });
       title.input.value = "";
       messages.show("success", "Follow-up added.");
       await load();
@@ -381,7 +436,7 @@ function tasksCard(ctx, id, into, team) {
 
   async function load() {
     try {
-      const { tasks } = await ctx.api.get(`/registry/${id}/tasks`, { signal: ctx.signal });
+      const [{ tasks }, notes] = await Promise.all([ctx.api.get(`/registry/${id}/tasks`, { signal: ctx.signal }), notesOf(ctx, id)]);
       const today = isoDay(new Date());
       replaceChildren(
         list,
@@ -410,6 +465,7 @@ function tasksCard(ctx, id, into, team) {
                   box,
                   h("label", { for: `task-${t.id}`, class: "tasks__title", text: t.title }),
                   h("span", { class: `tasks__meta${overdue ? " tasks__meta--overdue" : ""}`, text: `${done ? "Done" : overdue ? "Overdue: was due" : "Due"} ${DAY.format(new Date(`${t.due}T12:00:00`))} · ${nameOf(t.owner_id)}` }),
+                  t.source_note_id ? sourceLink(id, notes.get(t.source_note_id)) : null,
                 );
               }),
             )
@@ -419,11 +475,34 @@ function tasksCard(ctx, id, into, team) {
       if (!ctx.signal.aborted) replaceChildren(list, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
     }
   }
-  replaceChildren(into, h("h2", { id: "tasks-heading", class: "section__title", text: "Follow-up tasks" }), list, h("details", { class: "schedule" }, h("summary", { class: "schedule__summary", text: "Add a follow-up" }), form));
+  refreshSource();
+  replaceChildren(into, h(options.level ?? "h2", { id: into.getAttribute("aria-labelledby") ?? "tasks-heading", class: "section__title", text: "Follow-up tasks" }), list, h("details", { class: "schedule" }, h("summary", { class: "schedule__summary", text: "Add a follow-up" }), form));
   load();
+  return { reload: load, refreshSource };
+}
+
+/**
+ * The patient's notes the reader may see, by id (titles for the tasks' "from" links); empty if
+ * they can't be listed, since a task stays useful without its link.
+ * @param {PageContext} ctx @param {number} id
+ * @returns {Promise<Map<number, SourceNote>>}
+ */
+async function notesOf(ctx, id) {
+  try {
+    const { notes } = await ctx.api.get(`/patients/${id}/notes`, { signal: ctx.signal });
+    return new Map(notes.map((/** @type {SourceNote} */ n) => [n.id, n]));
+  } catch {
+    return new Map();
+  }
+}
+
+/** "From: Caseload review recommendation, 5 Dec 2026" linking to the chart. @param {number} patientId @param {SourceNote | undefined} note */
+function sourceLink(patientId, note) {
+  const what = note ? `${note.title}${note.signed_at ? `, ${DAY.format(new Date(note.signed_at))}` : " (draft)"}` : "a note in the chart";
+  return h("span", { class: "tasks__meta tasks__source" }, "From: ", h("a", { href: `/patients/${patientId}`, text: what }));
 }
 
 /** @param {Date} d */
-function isoDay(d) {
+export function isoDay(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
