@@ -3,12 +3,15 @@
 compare-and-set that marks the visit.
 
 A booked clinic visit is marked a no-show ``clinic.auto_no_show_after_minutes`` after its slot
-*ends* (0: never automatically) when its patient never checked in. Checked in is what the board
-shows as "waiting" and more: someone other than a clinician is in the room or was in it (in the
-waiting room, in the call, away from either within the reconnect grace), or the patient opened
-their join link at all. The room forgets a patient once their grace is over, so the opened link
-is the durable sign that they turned up: a patient who reached the waiting room and gave up is
-not a no-show, and the psychiatrist decides what to record for them (by hand, as before).
+*ends* (0: never automatically) when its patient never checked in. Checked in means the patient
+themselves: they are in the room or were in it (in the waiting room, in the call, away from
+either within the reconnect grace), or they opened their join link at all. The room forgets a
+patient once their grace is over, so the opened link is the durable sign that they turned up: a
+patient who reached the waiting room and gave up is not a no-show, and the psychiatrist decides
+what to record for them (by hand, as before). Nobody else's presence counts: the clinician who
+opens the room and waits is the usual no-show, and a guest (an interpreter, a relative) may
+come without the patient. A call a guest and a clinician held has started the visit, so it is
+no longer scheduled and the rule never reaches it.
 
 Only clinic bookings are marked: a visit of a session has a slot the patient was invited to, a
 board and a session report that otherwise say "scheduled" for ever. A one-off video visit has
@@ -72,17 +75,17 @@ def no_show_window(now: datetime, after: timedelta) -> tuple[datetime, datetime]
 
 
 def room_checked_in(room_state: str | None) -> bool:
-    """Whether anyone but a clinician is in the room or has been: the durable room status
-    (WAITING, IN_PROGRESS) says so only while they are connected."""
+    """Whether the patient is in the room or has been in the call: the durable room status
+    (WAITING, IN_PROGRESS) says so only while they are connected. Attendance lists everyone
+    who was in the call, the clinician waiting alone included, and ``started_at`` is set by a
+    guest's call too, so neither counts by itself."""
     if room_state is None:
         return False
     state = rooms.RoomState.from_dict(json.loads(room_state))
-    if state.started_at is not None or state.attendance:
+    if any(a.kind is rooms.Kind.PATIENT for a in state.attendance):
         return True
     # Not REMOVED: a link replaced by a reminder is removed from the roster unopened.
-    return any(
-        p.kind is not rooms.Kind.CLINICIAN and p.presence in _THERE for p in state.participants
-    )
+    return any(p.kind is rooms.Kind.PATIENT and p.presence in _THERE for p in state.participants)
 
 
 def no_show_skip(facts: NoShowFacts, now: datetime, after: timedelta) -> NoShowSkip | None:

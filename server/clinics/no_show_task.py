@@ -9,14 +9,22 @@ bumps ``room_version`` as a clinician's does (server/visits/service.py), so a ro
 it fails and reloads a closed visit. It is audited like a clinician's marking, as ``system``,
 in the same transaction, and the live side hears of it through the same visit hook, which
 closes the room and refreshes the session's board. Tests call :meth:`NoShowTask.tick`.
+
+A scan reads the window in pages, in (start, id) order, each page after the last row of the one
+before, until a page comes back short. The rule's other facts are not all in SQL (whether the
+patient checked in is in the room's JSON; whether the slot has ended needs start + duration,
+interval arithmetic SQLite and PostgreSQL spell differently), so a page may hold only visits the
+rule skips: a patient who checked in and left, a long slot not over yet. Those stay in the
+window for a day and must never hide a later visit that is due behind them.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, Row, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit import Action, Actor, AuditLog, Event
@@ -32,7 +40,7 @@ from server.visits.status import VisitStatus
 
 log = logging.getLogger("liaison.clinics")
 
-# Visits looked at per scan; more wait for the next scan.
+# Visits read per page of a scan.
 SCAN_BATCH = 100
 # The audit event's reason: the marking was the rule's, not a person's.
 REASON = "not_checked_in"
@@ -60,8 +68,13 @@ class NoShowTask:
         clock: Clock,
         audit: AuditLog,
         events: VisitEvents,
+        *,
+        batch: int = SCAN_BATCH,
     ) -> None:
+        if batch < 1:
+            raise ValueError("a scan reads at least one visit per page")
         self._db = db
+        self._batch = batch
         self._clock = clock
         self._audit = audit
         self._events = events
@@ -78,43 +91,60 @@ class NoShowTask:
         if window is None:
             return []
         earliest, latest = window
-        async with self._db() as db:
-            # The rule's facts that SQL can check narrow the scan; the rule decides.
-            rows = (
-                await db.execute(
-                    select(
-                        Visit.id,
-                        Visit.scheduled_start,
-                        Visit.duration_minutes,
-                        Visit.room_state,
-                        Visit.room_version,
-                    )
-                    .where(
-                        Visit.status == VisitStatus.SCHEDULED.value,
-                        Visit.scheduled_start > earliest,
-                        Visit.scheduled_start <= latest,
-                        _booked(),
-                        ~_patient_link_opened(),
-                    )
-                    .order_by(Visit.scheduled_start, Visit.id)
-                    .limit(SCAN_BATCH)
+        marked: list[int] = []
+        after: tuple[datetime, int] | None = None
+        while True:
+            rows = await self._page(earliest, latest, after)
+            for visit_id, start, minutes, room_state, room_version in rows:
+                facts = NoShowFacts(
+                    booking_status=BookingStatus.BOOKED,
+                    visit_status=VisitStatus.SCHEDULED,
+                    start=start,
+                    duration=timedelta(minutes=minutes),
+                    room_state=room_state,
+                    patient_link_opened=False,
                 )
-            ).all()
-        marked = []
-        for visit_id, start, minutes, room_state, room_version in rows:
-            facts = NoShowFacts(
-                booking_status=BookingStatus.BOOKED,
-                visit_status=VisitStatus.SCHEDULED,
-                start=start,
-                duration=timedelta(minutes=minutes),
-                room_state=room_state,
-                patient_link_opened=False,
+                if no_show_skip(facts, now, self._after) is not None:
+                    continue
+                if await self._mark(visit_id, room_version):
+                    marked.append(visit_id)
+            if len(rows) < self._batch:
+                return marked
+            after = (rows[-1].scheduled_start, rows[-1].id)
+
+    async def _page(
+        self, earliest: datetime, latest: datetime, after: tuple[datetime, int] | None
+    ) -> Sequence[Row[int, datetime, int, str | None, int]]:
+        """The next page of visits in the window, after ``after`` (start, id) if given."""
+        query = (
+            # The rule's facts that SQL can check narrow the scan; the rule decides.
+            select(
+                Visit.id,
+                Visit.scheduled_start,
+                Visit.duration_minutes,
+                Visit.room_state,
+                Visit.room_version,
             )
-            if no_show_skip(facts, now, self._after) is not None:
-                continue
-            if await self._mark(visit_id, room_version):
-                marked.append(visit_id)
-        return marked
+            .where(
+                Visit.status == VisitStatus.SCHEDULED.value,
+                Visit.scheduled_start > earliest,
+                Visit.scheduled_start <= latest,
+                _booked(),
+                ~_patient_link_opened(),
+            )
+            .order_by(Visit.scheduled_start, Visit.id)
+            .limit(self._batch)
+        )
+        if after is not None:
+            start, visit_id = after
+            query = query.where(
+                or_(
+                    Visit.scheduled_start > start,
+                    and_(Visit.scheduled_start == start, Visit.id > visit_id),
+                )
+            )
+        async with self._db() as db:
+            return (await db.execute(query)).all()
 
     async def _mark(self, visit_id: int, room_version: int) -> bool:
         """Mark the visit unless anything the rule read has changed; True if this did."""

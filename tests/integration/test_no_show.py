@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.audit import Action
 from server.clinics.no_show_task import REASON, NoShowTask
@@ -121,6 +121,29 @@ async def test_both_processes_racing_on_every_visit_mark_each_once(
         assert len(await no_show_events(a, visit_id)) == 1
 
 
+async def test_visits_skipped_as_not_due_never_hide_a_due_one_behind_them(
+    shared_database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    # More visits than a page that the rule skips come first in the scan's order: slots not
+    # over yet, as a longer session's beside a short one. Starting at the same moment (two
+    # psychiatrists' sessions), they also page on the id. The due visit behind them is marked.
+    settings = make_settings(tmp_path, LIAISON_DATABASE__URL=shared_database_url, **QUIET)
+    async with open_services(settings, clock) as svc:
+        start = await book_visits(svc, clock, 4)
+        ids = sorted(await statuses(svc))
+        long, due = ids[:3], ids[3]
+        async with svc.db.begin() as db:
+            await db.execute(update(Visit).values(scheduled_start=start))
+            await db.execute(update(Visit).where(Visit.id.in_(long)).values(duration_minutes=180))
+        clock.now = start + timedelta(minutes=10) + AFTER
+        task = NoShowTask(svc.db, svc.settings, svc.clock, svc.audit, svc.visit_events, batch=2)
+        assert await task.tick() == [due]
+        assert await task.tick() == []
+        clock.now = start + timedelta(minutes=180) + AFTER
+        assert sorted(await task.tick()) == long
+        assert set((await statuses(svc)).values()) == {"no_show"}
+
+
 async def test_zero_minutes_marks_nothing(tmp_path: Path, clock: FakeClock) -> None:
     settings = make_settings(tmp_path, LIAISON_CLINIC__AUTO_NO_SHOW_AFTER_MINUTES="0", **QUIET)
     await migrate(settings)
@@ -221,6 +244,25 @@ async def test_a_visit_nobody_came_to_is_marked_and_the_open_board_hears_of_it(
         (event,) = await no_show_events(setup.svc, missed)
         assert event.actor == "system"
         assert await setup.tick() == []
+    finally:
+        await psych.close()
+
+
+async def test_a_psychiatrist_waiting_in_the_room_for_nobody_does_not_stop_the_marking(
+    setup: Setup,
+) -> None:
+    # The usual no-show: the psychiatrist opens the room on time and waits; the patient never
+    # comes. The psychiatrist's own attendance is no check-in.
+    booked = (await setup.book(0))["visit_id"]
+    clinic = setup.clinic
+    base = str(clinic.client.make_url("")).rstrip("/")
+    psych = ProbeClient(base, {"liaison_session": _cookie(clinic.psychiatrist)}, send_video=False)
+    try:
+        await psych.connect()
+        assert (await psych.join(booked))["presence"] == "in_call"
+        await setup.until(setup.slot_end(0) + AFTER)
+        assert await setup.tick() == [booked]
+        assert await setup.board() == {booked: "no_show"}
     finally:
         await psych.close()
 

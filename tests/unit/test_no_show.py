@@ -29,7 +29,7 @@ SLOT = timedelta(minutes=20)
 AFTER = timedelta(minutes=15)
 DEADLINE = START + SLOT + AFTER
 SECOND = timedelta(seconds=1)
-DOCTOR, PATIENT = "user:1", "link:7"
+DOCTOR, PATIENT, INTERPRETER = "user:1", "link:7", "link:8"
 
 FACTS = NoShowFacts(
     booking_status=BookingStatus.BOOKED,
@@ -42,10 +42,12 @@ FACTS = NoShowFacts(
 
 
 def room(*steps: str) -> str:
-    """A visit room after the patient's ``steps`` ("join", "drop", "admit", "revoke"), as the
-    room store saves it."""
+    """A visit room after ``steps``, as the room store saves it: the patient's ("join",
+    "drop", "admit", "revoke"), the psychiatrist's alone ("open", "close") and an interpreter's
+    ("guest": they wait in the lobby)."""
     state = rooms.RoomState.create(1, {DOCTOR: "Dr. Rivera"})
     state = rooms.invite(state, PATIENT, rooms.Kind.PATIENT, "Sam", START).state
+    state = rooms.invite(state, INTERPRETER, rooms.Kind.GUEST, "Interpreter", START).state
     at = START
     for step in steps:
         at += timedelta(minutes=1)
@@ -59,6 +61,12 @@ def room(*steps: str) -> str:
                 state = rooms.admit(state, DOCTOR, PATIENT, at).state
             case "revoke":
                 state = rooms.revoke(state, PATIENT, at).state
+            case "open":
+                state = rooms.join(state, "conn-doctor", DOCTOR, at).state
+            case "close":
+                state = rooms.leave(state, "conn-doctor", at).state
+            case "guest":
+                state = rooms.join(state, "conn-guest", INTERPRETER, at).state
     return json.dumps(state.to_dict())
 
 
@@ -111,6 +119,12 @@ def test_a_patient_who_opened_their_link_is_left_to_the_psychiatrist() -> None:
     [
         ((), False),  # the room exists (the psychiatrist looked in): nobody else came
         (("revoke",), False),  # a reminder replaced the link, unopened
+        # The psychiatrist opened the room and waited for a patient who never came, and is
+        # still there or gave up: their own attendance is no check-in.
+        (("open",), False),
+        (("open", "close"), False),
+        (("guest",), False),  # the interpreter came, the patient did not
+        (("open", "guest", "join"), True),
         (("join",), True),  # in the waiting room
         (("join", "drop"), True),  # away from it, within the reconnect grace
         (("join", "admit"), True),
