@@ -339,15 +339,16 @@ class RegistryService:
     async def _check_source_note(
         self, db: AsyncSession, who: Actor, patient_id: int, note_id: int
     ) -> None:
-        """A task may come from a note of the same patient that its creator can see: a signed
-        shared note, or their own draft. Never a psychotherapy note: the task list is shared.
-        Metadata only; one answer for every refusal, so nothing is learnt about other notes."""
+        """A task may come from a signed shared note of the same patient. Never a draft, even
+        its author's: a draft can be deleted (the task would keep pointing at nothing, and the
+        reference would stop the deletion) and says nothing yet to the others who read the
+        task. Never a psychotherapy note: the task list is shared. Metadata only; one answer
+        for every refusal, so nothing is learnt about other notes."""
         row = (
             await db.execute(
                 select(
                     ConsultNote.patient_id,
                     ConsultNote.kind,
-                    ConsultNote.author_id,
                     ConsultNote.signed_at,
                 ).where(ConsultNote.id == note_id)
             )
@@ -356,10 +357,10 @@ class RegistryService:
             row is None
             or row.patient_id != patient_id
             or NoteKind(row.kind).private
-            or (row.signed_at is None and row.author_id != who.user_id)
+            or row.signed_at is None
         ):
             raise ValidationFailed(
-                "The note a task comes from must be one of this patient's notes.",
+                "The note a task comes from must be one of this patient's signed notes.",
                 code="source_note_not_found",
             )
 

@@ -105,7 +105,8 @@ async def test_a_task_comes_from_a_note_of_the_same_patient_only(clinic: Clinic)
     assert await error_code(response, 422) == "source_note_not_found"
     response = await add_task(cm, pid, cm.user_id, 999_999)
     assert await error_code(response, 422) == "source_note_not_found"
-    # Someone else's draft is not something the care manager can point at; its author can.
+    # A draft is no source, not even for its author (the review links tasks to the signed
+    # recommendation): it may yet be deleted.
     draft = await ok_json(
         await clinic.psychiatrist.post(
             f"/api/v1/patients/{pid}/notes", json={"template_id": "caseload_review", "body": {}}
@@ -114,8 +115,8 @@ async def test_a_task_comes_from_a_note_of_the_same_patient_only(clinic: Clinic)
     )
     response = await add_task(cm, pid, cm.user_id, draft["id"])
     assert await error_code(response, 422) == "source_note_not_found"
-    mine = await add_task(clinic.psychiatrist, pid, cm.user_id, draft["id"])
-    await ok_json(mine, 201)
+    response = await add_task(clinic.psychiatrist, pid, cm.user_id, draft["id"])
+    assert await error_code(response, 422) == "source_note_not_found"
     # A psychotherapy note is never the source of a shared task, even for its author.
     private = await ok_json(
         await clinic.psychiatrist.post(
@@ -126,6 +127,29 @@ async def test_a_task_comes_from_a_note_of_the_same_patient_only(clinic: Clinic)
     )
     response = await add_task(clinic.psychiatrist, pid, cm.user_id, private["id"])
     assert await error_code(response, 422) == "source_note_not_found"
+
+
+async def test_a_draft_the_author_tried_to_task_from_can_still_be_deleted(
+    clinic: Clinic,
+) -> None:
+    pid = await enrol(clinic, mrn="CR5")
+    doc = clinic.psychiatrist
+    draft = await ok_json(
+        await doc.post(
+            f"/api/v1/patients/{pid}/notes", json={"template_id": "caseload_review", "body": {}}
+        ),
+        201,
+    )
+    response = await add_task(doc, pid, clinic.care_manager.user_id, draft["id"])
+    assert await error_code(response, 422) == "source_note_not_found"
+    deleted = await doc.http.delete(
+        doc.base_url + f"/api/v1/notes/{draft['id']}", headers={"X-CSRF-Token": doc.csrf_token}
+    )
+    assert deleted.status == 204
+    assert (await ok_json(await doc.get(f"/api/v1/patients/{pid}/notes")))["notes"] == []
+    # Once signed, the same recommendation is a task's source.
+    note = await signed_review(doc, pid)
+    await ok_json(await add_task(doc, pid, clinic.care_manager.user_id, note["id"]), 201)
 
 
 async def test_last_reviewed_is_the_newest_signed_recommendation(clinic: Clinic) -> None:
