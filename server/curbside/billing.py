@@ -15,7 +15,12 @@ Time per consult comes from the routing state (``signaling.curbside.consult_time
 talking, documenting for a call; writing (the author's answer form open to the answer sent) and
 the minutes the author attested for a written answer. The consultant's minutes are, in order:
 the attested minutes (the consultant's own attestation is what the codes bill on); talking plus
-documenting; the measured writing time; none (nobody answered, or an answer with neither).
+documenting; the measured writing time; none (nobody answered, or an answer with neither). The
+measured writing time counts only up to ``MAX_WRITTEN_MINUTES``, the most an answer may be
+attested at: the form opened on Monday and answered on Wednesday measures the days it stood
+open, not the consultant's work, and a practice bills from these figures. Each figure says
+where it came from (:class:`MinutesSource`), so that a biller tells a measured figure from an
+attested one.
 """
 
 from __future__ import annotations
@@ -70,16 +75,42 @@ def billing_flags(
     return tuple(flags)
 
 
-def consultant_minutes(times: cs.ConsultTimes) -> float | None:
+class MinutesSource(StrEnum):
+    """Where a consult's consultant minutes come from."""
+
+    ATTESTED = "attested"  # the consultant's own figure for a written answer
+    MEASURED_CALL = "measured_call"  # talking plus documenting
+    MEASURED_WRITING = "measured_writing"  # answer form opened to answer sent, not attested
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultantTime:
+    minutes: float
+    source: MinutesSource
+
+
+# The most measured writing counted, as for an attested figure (cs.minutes_possible).
+MAX_MEASURED_WRITING = timedelta(minutes=cs.MAX_WRITTEN_MINUTES)
+
+
+def consultant_time(times: cs.ConsultTimes) -> ConsultantTime | None:
+    """The consultant's minutes on a consult and their source; None when there are none, or
+    the only figure is a measured writing time too long to be the consultant's work."""
     if times.attested is not None:
-        spent = times.attested
+        spent, source = times.attested, MinutesSource.ATTESTED
     elif times.talking is not None:
         spent = times.talking + (times.documenting or timedelta(0))
-    elif times.writing is not None:
-        spent = times.writing
+        source = MinutesSource.MEASURED_CALL
+    elif times.writing is not None and times.writing <= MAX_MEASURED_WRITING:
+        spent, source = times.writing, MinutesSource.MEASURED_WRITING
     else:
         return None
-    return spent.total_seconds() / 60
+    return ConsultantTime(spent.total_seconds() / 60, source)
+
+
+def consultant_minutes(times: cs.ConsultTimes) -> float | None:
+    time = consultant_time(times)
+    return None if time is None else time.minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +129,7 @@ class Metrics:
     # Share of the requests not cancelled that have no answer yet (call or written).
     share_unanswered: float | None
     # The consultant's minutes per consult that has any: calls that connected, written answers
-    # with attested or measured time (see consultant_minutes).
+    # with attested or plausible measured time (see consultant_time).
     minutes_per_consult: float | None
     ringing_median_s: float | None
 

@@ -5,8 +5,10 @@ What a row holds, and what it leaves out: the request's id, when it was asked, i
 urgency and status; the patient's Liaison id (not their name, MRN or date of birth: the biller
 looks the patient up in Liaison, so a lost file names nobody); the PCP's and consultant's ids and
 names (the clinicians on the claim); whether consent was recorded; the phase times in whole
-seconds; the attested and the reportable consultant minutes; the billing flags. No question,
-no answer, no clinical content.
+seconds; the attested and the reportable consultant minutes, and where the latter come from
+(``minutes_source``: ``attested``, ``measured_call``, or ``measured_writing`` for a written
+answer's measured time nobody attested); the billing flags. No question, no answer, no clinical
+content.
 
 Spreadsheets run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and some a tab or carriage
 return) as a formula, and a clinician's display name is free text: such a cell is written with a
@@ -47,6 +49,7 @@ COLUMNS: Final = (
     "writing_s",
     "attested_minutes",
     "consultant_minutes",
+    "minutes_source",
     "billing_flags",
 )
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -95,7 +98,8 @@ def _cells(line: ReportLine, names: dict[int, str]) -> Iterable[str]:
         _seconds(times.documenting),
         _seconds(times.writing),
         "" if state.attested_minutes is None else str(state.attested_minutes),
-        "" if line.consultant_minutes is None else f"{line.consultant_minutes:.1f}",
+        "" if line.consultant is None else f"{line.consultant.minutes:.1f}",
+        "" if line.consultant is None else line.consultant.source.value,
         ";".join(line.billing),
     )
 

@@ -29,9 +29,10 @@ from server.curbside import record
 from server.curbside.billing import (
     BillingFlag,
     BillingRules,
+    ConsultantTime,
     Metrics,
     billing_flags,
-    consultant_minutes,
+    consultant_time,
     summarise,
 )
 from server.curbside.oncall import require_role
@@ -78,7 +79,11 @@ class ReportLine:
     row: RequestRow
     state: cs.CurbsideState
     billing: tuple[BillingFlag, ...]
-    consultant_minutes: float | None
+    consultant: ConsultantTime | None
+
+    @property
+    def consultant_minutes(self) -> float | None:
+        return None if self.consultant is None else self.consultant.minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +170,7 @@ class CurbsideViews:
                     row,
                     state,
                     await self._billing(db, row, state),
-                    consultant_minutes(cs.consult_times(state)),
+                    consultant_time(cs.consult_times(state)),
                 )
                 for row, state in zip(rows, states, strict=True)
             ]

@@ -146,13 +146,15 @@ async def test_a_written_answer_with_attested_minutes_is_counted_and_exported(
         "writing_s": "540",
         "attested_minutes": "8",
         "consultant_minutes": "8.0",
+        "minutes_source": "attested",
         "billing_flags": "",
     }
-    assert (waiting["status"], waiting["consultant_id"], waiting["consultant_minutes"]) == (
-        "queued_written",
-        "",
-        "",
-    )
+    assert (
+        waiting["status"],
+        waiting["consultant_id"],
+        waiting["consultant_minutes"],
+        waiting["minutes_source"],
+    ) == ("queued_written", "", "", "")
     assert waiting["consent_recorded"] == "no"
     # The first was answered minutes before: this one is a repeat within 7 days.
     assert waiting["billing_flags"] == "no_consent;not_answered;repeat_consult"
@@ -177,11 +179,13 @@ async def test_an_answer_without_minutes_reports_the_measured_writing_time(cb: C
     rid = await answer_in_writing(cb, minutes=None)
     rows = rows_of(await (await cb.clinic.admin.get(REPORT, params=window(cb.clinic))).text())
     (row,) = [r for r in rows if r["request_id"] == str(rid)]
-    assert (row["writing_s"], row["attested_minutes"], row["consultant_minutes"]) == (
-        "540",
-        "",
-        "9.0",
-    )
+    # Measured, not attested: the biller is told where the figure came from.
+    assert (
+        row["writing_s"],
+        row["attested_minutes"],
+        row["consultant_minutes"],
+        row["minutes_source"],
+    ) == ("540", "", "9.0", "measured_writing")
 
 
 async def test_minutes_that_could_not_be_true_are_refused_with_a_reason(cb: Curbside) -> None:

@@ -13,7 +13,13 @@ from datetime import timedelta
 import pytest
 
 from server.clock import FakeClock
-from server.curbside.billing import consultant_minutes, summarise
+from server.curbside.billing import (
+    ConsultantTime,
+    MinutesSource,
+    consultant_minutes,
+    consultant_time,
+    summarise,
+)
 from signaling import curbside as cs
 from signaling.curbside import CurbsideState, Mode, Status
 
@@ -64,6 +70,7 @@ def test_each_psychiatrist_has_their_own_start_and_only_the_authors_counts(
     assert times.to_answer == timedelta(minutes=12)
     assert times.talking is None and times.attested is None
     assert consultant_minutes(times) == 7  # measured, nothing attested
+    assert consultant_time(times) == ConsultantTime(7, MinutesSource.MEASURED_WRITING)
 
 
 def test_attested_minutes_win_over_the_measured_time(clock: FakeClock) -> None:
@@ -75,6 +82,28 @@ def test_attested_minutes_win_over_the_measured_time(clock: FakeClock) -> None:
     assert times.writing == timedelta(minutes=25)
     assert times.attested == timedelta(minutes=12)
     assert consultant_minutes(times) == 12
+    assert consultant_time(times) == ConsultantTime(12, MinutesSource.ATTESTED)
+
+
+def test_measured_writing_counts_only_up_to_what_could_be_attested(clock: FakeClock) -> None:
+    # Opened on Monday, answered on Wednesday, nothing attested: the form stood open for two
+    # days, the consultant did not work them. No billable minutes, rather than 2,880.
+    opened = clock()
+    monday = cs.start_writing(ask(clock), P1, opened).state
+    clock.advance(timedelta(days=2).total_seconds())
+    late = cs.consult_times(cs.answer_written(monday, P1, clock()).state)
+    assert late.writing == timedelta(days=2)  # still reported as measured, as seconds
+    assert consultant_time(late) is None and consultant_minutes(late) is None
+    assert summarise([cs.answer_written(monday, P1, clock()).state]).minutes_per_consult is None
+    # The cap itself still counts, as measured.
+    clock.now = opened + timedelta(minutes=cs.MAX_WRITTEN_MINUTES)
+    capped = cs.consult_times(cs.answer_written(monday, P1, clock()).state)
+    assert consultant_time(capped) == ConsultantTime(
+        cs.MAX_WRITTEN_MINUTES, MinutesSource.MEASURED_WRITING
+    )
+    # Attested minutes stand however long the form stood open.
+    attested = cs.consult_times(cs.answer_written(monday, P1, clock(), minutes=30).state)
+    assert consultant_time(attested) == ConsultantTime(30, MinutesSource.ATTESTED)
 
 
 def test_an_answer_without_a_start_or_minutes_has_no_consultant_minutes(
@@ -142,6 +171,7 @@ def test_a_call_now_request_that_went_to_writing_is_timed_like_a_written_one(
     assert times.ringing == timedelta(minutes=1)
     assert times.writing == timedelta(minutes=9)
     assert consultant_minutes(times) == 10
+    assert consultant_time(times) == ConsultantTime(10, MinutesSource.ATTESTED)
 
 
 def test_written_time_round_trips_through_json(clock: FakeClock) -> None:
