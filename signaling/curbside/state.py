@@ -4,7 +4,10 @@
 ``consult_requests.state`` and every process rebuilds it with ``from_dict``. ``FORMAT`` names the
 shape; changing the shape means bumping it and writing a migration for the stored states.
 ``from_dict`` accepts exactly what ``to_dict`` writes (every key, nothing else, each value of
-the right kind), so a corrupt or foreign row fails loudly instead of routing on defaults.
+the right kind), so a corrupt or foreign row fails loudly instead of routing on defaults. It also
+reads the previous format, exactly as that release wrote it: during a rolling upgrade a process
+of the previous release may still save a state it loaded before the migration ran, and one such
+row must not break every reader (the ringing list, the admin's report) until the next save.
 """
 
 from __future__ import annotations
@@ -100,10 +103,14 @@ class CurbsideState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CurbsideState:
-        """The inverse of :meth:`to_dict`; ``ValueError`` for anything it would not write."""
-        if data.get("format") != FORMAT:
-            raise ValueError(f"unknown curbside state format {data.get('format')!r}")
-        return cls(**_decode_fields(data, _STATE_DECODERS, extra={"format"}))
+        """The inverse of :meth:`to_dict`; ``ValueError`` for anything it would not write, nor
+        the previous format's ``to_dict`` would have."""
+        form = data.get("format")
+        # bool is an int to Python: `true` is no format.
+        decoders = _DECODERS_BY_FORMAT.get(form) if type(form) is int else None
+        if decoders is None:
+            raise ValueError(f"unknown curbside state format {form!r}")
+        return cls(**_decode_fields(data, decoders, extra={"format"}))
 
 
 # -- serialisation ------------------------------------------------------------------------------
@@ -226,5 +233,13 @@ _STATE_DECODERS: Final[Mapping[str, Callable[[Any], Any]]] = MappingProxyType(
         "attested_minutes": _optional(_minutes),
         **dict.fromkeys(_ID_SETS, _ids),
         **dict.fromkeys(_TIMES, _optional(_time)),
+    }
+)
+# Format 1 had no written time: nothing was measured or attested, the defaults say so.
+_ADDED_IN_2: Final = ("writing_started", "attested_minutes")
+_DECODERS_BY_FORMAT: Final[Mapping[int, Mapping[str, Callable[[Any], Any]]]] = MappingProxyType(
+    {
+        1: MappingProxyType({k: v for k, v in _STATE_DECODERS.items() if k not in _ADDED_IN_2}),
+        FORMAT: _STATE_DECODERS,
     }
 )

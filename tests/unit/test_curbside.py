@@ -705,7 +705,12 @@ def test_the_serialised_form_is_plain_json(clock: FakeClock) -> None:
 @pytest.mark.parametrize(
     "spoil",
     [
-        lambda d: d.update(format=1),  # older states are migrated (0009), not read
+        lambda d: d.update(format=3),
+        lambda d: d.update(format=True),
+        lambda d: d.pop("format"),
+        # Format 1 exactly as it was, nothing of format 2 under it.
+        lambda d: d.update(format=1),
+        lambda d: (d.pop("attested_minutes"), d.update(format=1)),
         lambda d: d.update(extra=1),
         lambda d: d.pop("rung"),
         lambda d: d.update(status="lost"),
@@ -731,6 +736,22 @@ def test_from_dict_refuses_what_to_dict_would_not_write(
     spoil(data)
     with pytest.raises(ValueError):
         CurbsideState.from_dict(data)
+
+
+def test_from_dict_reads_a_format_1_state_written_during_a_rolling_upgrade(
+    clock: FakeClock,
+) -> None:
+    # Migration 0009 rewrote the stored states, but a process of the previous release may still
+    # save one it loaded before: every reader of that row (the ringing list, the admin's
+    # report) must still work. Format 1 had no written time: none is read.
+    states = reachable_states(clock)
+    assert all(not s.writing_started and s.attested_minutes is None for s in states)
+    for state in states:
+        data = state.to_dict()
+        old = {k: v for k, v in data.items() if k not in ("writing_started", "attested_minutes")}
+        read = CurbsideState.from_dict(old | {"format": 1})
+        assert read == state
+        assert read.to_dict()["format"] == 2  # the next save writes the current format
 
 
 def test_from_dict_accepts_an_integer_timeout(clock: FakeClock) -> None:
