@@ -70,7 +70,9 @@ class PeerConnection(RTCPeerConnection):
     way, or that is still running when the connection is closed, leaves sockets that nothing
     closes until the garbage collector finds them. So the gathering runs in a task of its own
     that a cancelled caller does not cancel, and :meth:`close` waits for it first (host
-    candidates take milliseconds; with STUN or TURN, aioice bounds it at 5 s).
+    candidates take milliseconds; with STUN or TURN, aioice bounds it at 5 s). When the caller
+    was cancelled and nobody closes the connection, nothing awaits the gathering: its failure is
+    retrieved by the task itself, so that it is never reported as an exception nobody saw.
     """
 
     def __init__(self, configuration: RTCConfiguration | None = None) -> None:
@@ -83,12 +85,19 @@ class PeerConnection(RTCPeerConnection):
         step = asyncio.create_task(super().setLocalDescription(sessionDescription))
         self._describing.add(step)
         step.add_done_callback(self._describing.discard)
+        step.add_done_callback(_retrieve)
         await asyncio.shield(step)
 
     async def close(self) -> None:
         if self._describing:
             await asyncio.wait(self._describing)
         await super().close()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    # The shield hands the failure to a caller still waiting; one who was cancelled has gone.
+    if not task.cancelled():
+        task.exception()
 
 
 def new_peer_connection(ice_servers: Iterable[RTCIceServer] | None = None) -> PeerConnection:
