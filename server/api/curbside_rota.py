@@ -16,7 +16,7 @@ from server.api.patients import CLINICAL
 from server.api.routing import Api
 from server.auth.roles import Role
 from server.curbside import report_csv
-from server.curbside.billing import BillingFlag
+from server.curbside.billing import BillingFlag, MinutesSource
 from server.curbside.oncall import OnCallView, PolicyView, ShiftView
 from server.curbside.views import Report
 from server.errors import ValidationFailed
@@ -98,6 +98,10 @@ class ReportLineOut(BaseModel):
     consent_recorded: bool
     times: TimesOut
     consultant_minutes: float | None
+    minutes_source: MinutesSource | None = Field(
+        description="Where consultant_minutes come from: attested by the consultant, or measured "
+        "(a call's talking + documenting; a written answer's form time, up to 240 minutes)."
+    )
     billing_flags: list[BillingFlag]
 
 
@@ -183,6 +187,7 @@ def metrics_out(report: Report) -> MetricsOut:
                 consent_recorded=line.row.consent_recorded_at is not None,
                 times=times_out(cs.consult_times(line.state)),
                 consultant_minutes=line.consultant_minutes,
+                minutes_source=None if line.consultant is None else line.consultant.source,
                 billing_flags=list(line.billing),
             )
             for line in report.lines

@@ -110,9 +110,9 @@ async def test_a_written_answer_with_attested_minutes_is_counted_and_exported(
         await clinic.admin.get("/api/v1/admin/curbside/metrics", params=window(clinic))
     )
     lines = {line["id"]: line for line in metrics["consults"]}
-    assert lines[rid]["consultant_minutes"] == 8
+    assert lines[rid]["consultant_minutes"] == 8 and lines[rid]["minutes_source"] == "attested"
     assert lines[rid]["times"]["writing_s"] == 540 and lines[rid]["times"]["to_answer_s"] == 660
-    assert lines[untimed]["consultant_minutes"] is None
+    assert lines[untimed]["consultant_minutes"] is None and lines[untimed]["minutes_source"] is None
     assert metrics["minutes_per_consult"] == 8  # the written answer counts; the waiting one not
 
     response = await clinic.admin.get(REPORT, params=window(clinic))
