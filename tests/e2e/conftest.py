@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
 
 from server.clock import FakeClock
 from tests.integration.visit_support import Clinic, set_up_clinic
@@ -165,3 +165,11 @@ async def open_page(browser: Browser, clock: FakeClock) -> AsyncIterator[OpenPag
     for context in browser.contexts:
         await context.close()
     assert not problems, "the page reported problems:\n" + "\n".join(problems)
+
+
+async def fail_with_500(route: Route) -> None:
+    """A page.route handler: the server's answer to a request it failed on."""
+    await route.fulfill(
+        status=500,
+        json={"error": {"code": "internal_error", "message": "Liaison had a problem on its side."}},
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import LiveApp, OpenPage
+from tests.e2e.conftest import LiveApp, OpenPage, fail_with_500
 from tests.e2e.test_video_visit import DESKTOP, assert_fits_width, sign_in_browser
 from tests.integration.test_registry_api import enrol, history, phq
 from tests.integration.visit_support import Clinic, ok_json
@@ -105,10 +105,23 @@ async def test_the_psychiatrist_reviews_the_flagged_patients_safety_first(
     await page.evaluate("window.scrollTo(0, 0)")  # the progress bar sticks to the top
     await page.screenshot(path=design_shots / "caseload-review.png", full_page=True)
 
-    # On to the next patient; going back finds the signed note where it was.
-    await bar.get_by_role("button", name="Next patient").click()
-    await expect(bar.get_by_text("Patient 2 of 3")).to_be_visible()
+    # On to the next patient, by keyboard: the position says who, and the focus goes to their
+    # name (not to the page's body, as a rebuilt bar or a disabled button would leave it).
+    await bar.get_by_role("button", name="Next patient").focus()
+    await page.keyboard.press("Enter")
+    await expect(bar.locator(".review-bar__position")).to_have_text("Patient 2 of 3: Ana Lag")
     await expect(patient.locator(".review-patient__name")).to_have_text("Ana Lag")
+    await expect(patient.locator(".review-patient__name")).to_be_focused()
+    # Previous to the first patient disables Previous: the focus still lands on the name.
+    await bar.get_by_role("button", name="Previous").focus()
+    await page.keyboard.press("Enter")
+    await expect(bar.get_by_role("button", name="Previous")).to_be_disabled()
+    await expect(patient.locator(".review-patient__name")).to_have_text("Di Safe")
+    await expect(patient.locator(".review-patient__name")).to_be_focused()
+    await bar.locator(".review-step").nth(1).focus()
+    await page.keyboard.press("Enter")
+    await expect(patient.locator(".review-patient__name")).to_be_focused()
+    await expect(bar.get_by_text("Patient 2 of 3")).to_be_visible()
     await expect(patient.get_by_text("Not improving", exact=True)).to_be_visible()
     await expect(
         page.get_by_role("region", name="Note editor").get_by_label("Template")
@@ -126,14 +139,35 @@ async def test_the_psychiatrist_reviews_the_flagged_patients_safety_first(
     other = page.locator("table.registry tbody tr").filter(has_text="Ana Lag")
     await expect(other.locator("td").nth(8)).to_have_text("never")
 
-    # The care manager walks the same queue: the signed recommendation to read, no editor.
+    # The care manager walks the same queue: the signed recommendation to read, no editor. The
+    # first time, the note itself fails to load: they are told, and can check again.
     cm = await open_page(viewport=DESKTOP)
     await sign_in_browser(cm, live_app, "cm.patel")
+    await cm.route("**/api/v1/notes/*", fail_with_500)
     await cm.goto(str(live_app.make_url("/registry/review")))
     await expect(cm.locator(".review-patient__name")).to_have_text("Di Safe")
     recommendation = cm.locator(".review-note")
+    await expect(recommendation.get_by_role("alert")).to_contain_text(
+        "The recommendation could not be loaded. Liaison had a problem on its side."
+    )
+    await cm.unroute("**/api/v1/notes/*", fail_with_500)
+    await recommendation.get_by_role("button", name="Check again").click()
     await expect(recommendation).to_contain_text("Caseload review recommendation")
     await expect(recommendation).to_contain_text("Sertraline 25 mg daily")
     await expect(cm.get_by_role("region", name="Note editor")).to_have_count(0)
+    # Signed before the page was opened, it counts as reviewed, once however often checked.
+    await recommendation.get_by_role("button", name="Check again").click()
+    await expect(recommendation).to_contain_text("Sertraline 25 mg daily")
+    cm_bar = cm.get_by_role("navigation", name="Review progress")
+    await expect(cm_bar.locator(".review-step--reviewed")).to_have_text(re.compile("Di Safe"))
     await cm.get_by_role("button", name="Next patient").click()
     await expect(cm.locator(".review-note")).to_contain_text("has not signed")
+    await cm.get_by_role("button", name="Next patient").click()
+    await cm.get_by_role("button", name="Finish review").focus()
+    await cm.keyboard.press("Enter")
+    done = cm.get_by_role("region", name="Review finished")
+    await expect(done.get_by_role("heading", name="Review finished")).to_be_focused()
+    signed_group = done.locator(".stack-small").filter(has_text="Recommendation signed (1)")
+    await expect(signed_group).to_contain_text("Di Safe")
+    await expect(done).to_contain_text("Seen, no recommendation signed (2)")
+    await expect(cm_bar.locator(".review-bar__position")).to_have_text("Review finished")

@@ -15,17 +15,18 @@ the signed recommendation, the admin's page, and the steps between.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, Request, expect
 
 from server.auth.roles import Role
 from server.db.models import ConsultRequest
 from server.state import SERVICES
 from tests.conftest import SignIn
-from tests.e2e.conftest import LiveApp, OpenPage
+from tests.e2e.conftest import LiveApp, OpenPage, fail_with_500
 from tests.e2e.test_video_visit import (
     DESKTOP,
     PAGE_TIMEOUT_MS,
@@ -159,6 +160,85 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
     assert row is not None and row.status == "completed" and row.note_id is not None
 
 
+async def test_licensed_states_that_failed_to_load_are_loaded_again_on_request(
+    live_app: LiveApp, clinic: Clinic, sign_in: SignIn, open_page: OpenPage
+) -> None:
+    await Curbside(clinic, sign_in).psychiatrist("dr.ahmed", states=("CA", "NV"))
+    doctor = await open_page(viewport=DESKTOP)
+    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(doctor, live_app, "dr.ahmed")
+    await doctor.route("**/api/v1/curbside/licenses", fail_with_500)
+    await doctor.goto(str(live_app.make_url("/curbside")))
+    licences = doctor.get_by_role("region", name="Licensed states")
+    await expect(licences.get_by_role("alert")).to_contain_text("Your states could not be loaded.")
+    # Closed while the saved states are unknown (saving would replace them), with a way out.
+    await expect(licences.get_by_label("States you are licensed in")).to_be_disabled()
+    await doctor.unroute("**/api/v1/curbside/licenses", fail_with_500)
+    await licences.get_by_role("button", name="Try again").click()
+    await expect(licences.get_by_label("States you are licensed in")).to_have_value("CA, NV")
+    await expect(licences.get_by_label("States you are licensed in")).to_be_focused()
+    await expect(licences.get_by_role("alert")).to_be_empty()
+
+
+def watch_writing_starts(page: Page) -> list[str]:
+    """The POSTs with which the page starts its psychiatrist's time on a written answer."""
+    starts: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/writing"):
+            starts.append(request.url)
+
+    page.on("request", on_request)
+    return starts
+
+
+async def test_a_written_answer_begun_hours_ago_offers_no_minutes_to_attest(
+    live_app: LiveApp, clinic: Clinic, sign_in: SignIn, open_page: OpenPage
+) -> None:
+    cb = Curbside(clinic, sign_in)
+    await cb.psychiatrist("dr.ahmed")
+    request_id = (await cb.ask(mode="written", urgency="routine"))["id"]
+    doctor = await open_page(viewport=DESKTOP)
+    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(doctor, live_app, "dr.ahmed")
+    await doctor.goto(str(live_app.make_url(f"/curbside/requests/{request_id}")))
+    form = doctor.get_by_role("form", name="Answer in writing")
+    await form.get_by_role("button", name="Start answering").click()
+    minutes = form.get_by_label("Minutes spent on this consult")
+    await expect(minutes).to_have_value("1")
+
+    # Two hours later (a new session: the first one went idle), Dr. Ahmed comes back to it. Their
+    # time still counts from the first start, which is too long ago for one sitting: no figure is
+    # offered, and the form says when the time started and asks for the minutes really spent.
+    clinic.clock.advance(2 * 3600)
+    await sign_in_browser(doctor, live_app, "dr.ahmed")
+    await doctor.goto(str(live_app.make_url(f"/curbside/requests/{request_id}")))
+    await form.get_by_role("button", name="Start answering").click()
+    await expect(form.get_by_text(re.compile("more than an hour ago"))).to_be_visible()
+    await expect(minutes).to_have_value("")
+    await form.get_by_label("Assessment").fill("Partial response; no psychotic features.")
+    await form.get_by_label("Recommendations").fill(RECOMMENDATION)
+    await form.get_by_label("Follow-up").fill("PHQ-9 in 4 weeks.")
+    await form.get_by_role("button", name="Send the answer").click()
+    await expect(
+        form.get_by_text("Say how many minutes you spent on this consult.")
+    ).to_be_visible()
+    await expect(minutes).to_be_focused()
+    # Text the number field cannot read is called what it is, not "nothing typed"; the limit is
+    # the server's for this request (the minutes since it was asked).
+    await minutes.press_sequentially("1e")
+    await form.get_by_role("button", name="Send the answer").click()
+    await expect(
+        form.get_by_text("Give the minutes as a whole number from 1 to 120.")
+    ).to_be_visible()
+    await minutes.fill("25")
+    await form.get_by_role("button", name="Send the answer").click()
+    await expect(doctor.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
+    async with live_app.app[SERVICES].db() as db:
+        row = await db.get(ConsultRequest, request_id)
+    assert row is not None and row.status == "answered"
+
+
 async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_counted(
     live_app: LiveApp, clinic: Clinic, sign_in: SignIn, open_page: OpenPage, design_shots: Path
 ) -> None:
@@ -191,16 +271,24 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     queue = doctor.get_by_role("region", name="Written queue")
     await expect(queue.get_by_text(QUESTION)).to_be_visible()
     await expect(queue.get_by_text(re.compile(r"^due in"))).to_be_visible()
+    writing = watch_writing_starts(doctor)
     await queue.get_by_role("link", name=re.compile("Routine · Written answer")).click()
     form = doctor.get_by_role("form", name="Answer in writing")
+    # Opening the request starts no time: Dr. Ahmed's starts when they start answering.
+    await expect(form.get_by_role("button", name="Start answering")).to_be_visible()
+    await expect(form.get_by_label("Assessment")).to_be_hidden()
+    assert writing == []
+    await form.get_by_role("button", name="Start answering").click()
+    await expect(form.get_by_label("Assessment")).to_be_focused()
     # Required sections are refused empty, and the refusal says which.
     await form.get_by_role("button", name="Send the answer").click()
     await expect(form.get_by_text("Write the assessment.")).to_be_visible()
     await form.get_by_label("Assessment").fill("Partial response; no psychotic features.")
     await form.get_by_label("Recommendations").fill(RECOMMENDATION)
     await form.get_by_label("Follow-up").fill("PHQ-9 in 4 weeks.")
-    # Opening the form started Dr. Ahmed's time (the clock stands still here): 1 minute offered.
+    # Starting to answer started Dr. Ahmed's time (the clock stands still here): 1 minute offered.
     await expect(form.get_by_label("Minutes spent on this consult")).to_have_value("1")
+    assert len(writing) == 1
     await form.get_by_role("button", name="Send the answer").click()
     await expect(doctor.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
 
@@ -243,12 +331,21 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await expect(figures.locator(".curbside__figure").first).to_contain_text("Requests1")
     await expect(figures.get_by_role("table")).to_contain_text("Written answer, routine")
     await expect(figures.get_by_role("table")).to_contain_text("1.0 (attested; form open 0 min)")
-    download = figures.get_by_role("link", name="Download CSV")
-    href = await download.get_attribute("href")
-    assert href is not None and href.startswith("/api/v1/admin/curbside/report.csv?since=")
-    csv_file = await admin.request.get(str(live_app.make_url(href)))
-    assert csv_file.headers["content-type"] == "text/csv; charset=utf-8"
-    assert ",written,routine,acknowledged," in await csv_file.text()
+    # A failed download is said on the page (not a browser download error, nor an error body
+    # saved as a .csv); the next try saves the file under the server's name.
+    await admin.route("**/api/v1/admin/curbside/report.csv*", fail_with_500)
+    await figures.get_by_role("button", name="Download CSV").click()
+    await expect(figures.get_by_role("alert")).to_contain_text(
+        "The CSV could not be downloaded. Liaison had a problem on its side."
+    )
+    await admin.unroute("**/api/v1/admin/curbside/report.csv*", fail_with_500)
+    async with admin.expect_download() as downloading:
+        await figures.get_by_role("button", name="Download CSV").click()
+    csv_file = await downloading.value
+    assert re.fullmatch(r"curbside-consults-\d{8}-\d{8}\.csv", csv_file.suggested_filename)
+    text = await asyncio.to_thread(Path(await csv_file.path()).read_text)
+    assert ",written,routine,acknowledged," in text
+    await expect(figures.get_by_role("alert")).to_be_empty()
     rule = admin.get_by_label("Ring only psychiatrists licensed in the state")
     await expect(rule).to_be_checked()
     await rule.uncheck()

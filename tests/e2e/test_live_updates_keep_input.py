@@ -89,6 +89,7 @@ async def test_a_written_answer_being_typed_keeps_its_text_and_focus_through_a_r
     request = await curbside.ask(mode="written", urgency="routine")
     doctor = await open_as(open_page, live_app, "dr.ahmed", f"/curbside/requests/{request['id']}")
     form = doctor.get_by_role("form", name="Answer in writing")
+    await form.get_by_role("button", name="Start answering").click()
     assessment = form.get_by_label("Assessment")
     await assessment.click()
     await doctor.keyboard.type("Partial response")

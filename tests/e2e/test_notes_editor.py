@@ -8,13 +8,14 @@ Screenshots go to $LIAISON_E2E_SCREENSHOTS when set (to look at them), else the 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import LiveApp, OpenPage
+from tests.e2e.conftest import LiveApp, OpenPage, fail_with_500
 from tests.e2e.test_video_visit import DESKTOP, sign_in_browser
 from tests.integration.visit_support import Clinic
 
@@ -97,3 +98,51 @@ async def test_psychiatrist_writes_and_signs_a_consult_note_from_the_chart(
     signed = await (await clinic.psychiatrist.get(f"/api/v1/notes/{note_id}")).json()
     assert signed["state"] == "signed"
     await page.screenshot(path=str(shots / "notes-signed.png"), full_page=True)
+
+    # An addendum: refused empty (the field says why); when its signature fails, the next try
+    # signs the same draft (with the text as corrected meanwhile) rather than making another.
+    await editor.get_by_role("button", name="Add addendum").click()
+    addendum = editor.get_by_label("Addendum")
+    await editor.get_by_role("button", name="Sign addendum").click()
+    await expect(editor.get_by_text("Write the addendum.")).to_be_visible()
+    await expect(addendum).to_have_attribute("aria-invalid", "true")
+    await addendum.fill("Sertraline 25 mg for the first week.")
+    await page.route("**/api/v1/notes/*/sign", fail_with_500)
+    await editor.get_by_role("button", name="Sign addendum").click()
+    await expect(editor.get_by_role("alert")).to_contain_text("Liaison had a problem on its side.")
+    await page.unroute("**/api/v1/notes/*/sign", fail_with_500)
+    await addendum.fill("Sertraline 25 mg for the first week, then 50 mg.")
+    await editor.get_by_role("button", name="Sign addendum").click()
+    await expect(
+        editor.get_by_text("Sertraline 25 mg for the first week, then 50 mg.")
+    ).to_be_visible()
+    addenda = (await (await clinic.psychiatrist.get(f"/api/v1/notes/{note_id}")).json())["addenda"]
+    assert [(a["state"], a["body"]["text"]) for a in addenda] == [
+        ("signed", "Sertraline 25 mg for the first week, then 50 mg.")
+    ]
+
+
+async def test_typing_not_yet_autosaved_is_saved_when_the_page_is_left(
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage
+) -> None:
+    page = await open_page(viewport=DESKTOP)
+    await sign_in_browser(page, live_app, "dr.rivera")
+    await page.goto(str(live_app.make_url(f"/patients/{clinic.patient_id}")))
+    await page.get_by_label("Template").select_option("psychiatric_consult")
+    await page.get_by_role("button", name="Start note").click()
+    editor = page.get_by_role("region", name="Note editor")
+    await expect(editor.get_by_role("status")).to_have_text("Saved")
+    notes = await clinic.psychiatrist.get(f"/api/v1/patients/{clinic.patient_id}/notes")
+    note_id = (await notes.json())["notes"][0]["id"]
+
+    # Typed, and the page left at once, before the autosave's pause: the draft is still saved.
+    reason = REQUIRED_BUT_PLAN["reason_for_referral"]
+    await editor.get_by_role("textbox", name="Reason for referral").fill(reason)
+    await page.get_by_role("navigation").get_by_role("link", name="Registry").click()
+    await expect(page).to_have_url(re.compile(r"/registry$"))
+    for _ in range(100):  # a bounded poll: the save outlives the page, it is not awaited
+        saved = await (await clinic.psychiatrist.get(f"/api/v1/notes/{note_id}")).json()
+        if saved["body"].get("reason_for_referral") == reason:
+            break
+        await asyncio.sleep(0.05)
+    assert saved["body"].get("reason_for_referral") == reason

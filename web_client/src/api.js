@@ -47,6 +47,8 @@ export class ApiError extends Error {
  * @typedef {object} RequestOptions
  * @property {AbortSignal} [signal]
  * @property {boolean} [quiet]  do not call the session hooks (used while booting)
+ * @property {boolean} [raw]    resolve to the Response itself (a file to save), not its JSON
+ * @property {boolean} [keepalive]  let the request outlive the page (a save on leaving it)
  */
 
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -79,9 +81,9 @@ export class Api {
    * @param {RequestOptions} [options]
    * @returns {Promise<any>} the parsed JSON body, or null for 204
    */
-  async request(method, path, body, { signal, quiet = false } = {}) {
+  async request(method, path, body, { signal, quiet = false, raw = false, keepalive = false } = {}) {
     /** @type {Record<string, string>} */
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: raw ? "*/*" : "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (STATE_CHANGING.has(method)) {
       const token = this.hooks.csrfToken();
@@ -96,6 +98,7 @@ export class Api {
         credentials: "same-origin",
         cache: "no-store",
         signal,
+        keepalive,
       });
     } catch (cause) {
       if (signal?.aborted) throw cause;
@@ -107,6 +110,7 @@ export class Api {
     }
     this.hooks.onActivity();
     if (response.ok) {
+      if (raw) return response;
       return response.status === 204 ? null : response.json();
     }
     const error = await errorFrom(response);

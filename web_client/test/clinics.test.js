@@ -8,6 +8,7 @@ import { test } from "node:test";
 
 import { caseloadView, changeText, chartGeometry, daysAgo, shiftMonth } from "../src/clinics/format.js";
 import { checkAnswers, INSTRUMENTS, maxTotal, severityOf } from "../src/clinics/instruments.js";
+import { latestOnly } from "../src/pages/registry.js";
 
 test("the instruments have the published number of items and maxima", () => {
   assert.equal(INSTRUMENTS.phq9.items.length, 9);
@@ -96,4 +97,20 @@ test("the chart puts points by time and score inside its box", () => {
 test("months step across the year's end", () => {
   assert.equal(shiftMonth("2025-01", -1), "2024-12");
   assert.equal(shiftMonth("2024-12", 1), "2025-01");
+});
+
+test("of overlapping loads, only the one started last may draw, whatever order they end in", () => {
+  const next = latestOnly();
+  const first = next();
+  assert.equal(first(), true);
+  const second = next();
+  // The first answer arriving after the second was asked for is stale, even if it comes first.
+  assert.equal(first(), false);
+  assert.equal(second(), true);
+  const third = next();
+  assert.equal(second(), false);
+  assert.equal(third(), true);
+  // Each list of tasks keeps its own count.
+  assert.equal(latestOnly()()(), true);
+  assert.equal(third(), true);
 });

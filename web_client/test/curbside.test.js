@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { csvFilename } from "../src/pages/curbside-admin.js";
 import { anyRinging, applyStatus, dueText, forPcp, parseStates, percent, ringsReducer, seconds } from "../src/curbside/status.js";
 
 /** @param {number} id */
@@ -92,4 +93,10 @@ test("licensed states: codes in any case and separator, unknown ones set apart",
   assert.deepEqual(parseStates("ca, NY  tx;ca", ["CA", "NY", "TX"]), { states: ["CA", "NY", "TX"], unknown: [] });
   assert.deepEqual(parseStates("Narnia, ca", ["CA"]), { states: ["CA"], unknown: ["NARNIA"] });
   assert.deepEqual(parseStates("  ", ["CA"]), { states: [], unknown: [] });
+});
+
+test("the CSV is saved under the server's file name, or a plain one if that is missing or odd", () => {
+  assert.equal(csvFilename('attachment; filename="curbside-consults-20240101-20240131.csv"'), "curbside-consults-20240101-20240131.csv");
+  assert.equal(csvFilename(null), "curbside-report.csv");
+  assert.equal(csvFilename('attachment; filename="../etc/x y.csv"'), "curbside-report.csv");
 });

@@ -139,20 +139,36 @@ function licencesCard(ctx, changed) {
   submit.button.setAttribute("aria-disabled", "true");
   let loaded = false;
   const form = h("form", { class: "form form--compact", novalidate: true }, states.element, messages.element, h("div", { class: "form__actions" }, submit.button));
-  ctx.api.get("/curbside/licenses", { signal: ctx.signal }).then(
-    (body) => {
-      states.input.value = body.states.join(", ");
-      states.input.removeAttribute("placeholder");
-      states.input.disabled = false;
-      submit.button.removeAttribute("aria-disabled");
-      loaded = true;
-    },
-    (error) => {
-      if (ctx.signal.aborted) return;
-      states.input.removeAttribute("placeholder");
-      messages.show("error", `Your states could not be loaded. ${messageFor(error)}`);
-    },
-  );
+  /** @param {boolean} retried  from "Try again", which has the focus: it then goes to the field */
+  function load(retried) {
+    ctx.api.get("/curbside/licenses", { signal: ctx.signal }).then(
+      (body) => {
+        messages.clear();
+        states.input.value = body.states.join(", ");
+        states.input.removeAttribute("placeholder");
+        states.input.disabled = false;
+        submit.button.removeAttribute("aria-disabled");
+        loaded = true;
+        if (retried) states.input.focus();
+      },
+      (error) => {
+        if (ctx.signal.aborted) return;
+        states.input.removeAttribute("placeholder");
+        // The field stays closed until the load succeeds; this button is the way there.
+        const retry = h("button", { type: "button", class: "button button--secondary button--small", text: "Try again" });
+        retry.addEventListener("click", () => {
+          if (retry.getAttribute("aria-disabled") === "true") return;
+          // Kept in place while it loads (aria-disabled, not disabled) so the focus stays on it.
+          retry.setAttribute("aria-disabled", "true");
+          retry.textContent = "Loading…";
+          load(true);
+        });
+        messages.show("error", `Your states could not be loaded. ${messageFor(error)}`, retry);
+        if (retried) retry.focus();
+      },
+    );
+  }
+  load(false);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!loaded || submit.busy) return;

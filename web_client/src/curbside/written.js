@@ -28,16 +28,17 @@ export function answerForm(ctx, requestId, done) {
   const faceId = uid("face-to-face");
   const face = h("select", { id: faceId, name: "face_to_face_advised", class: "input input--w" }, h("option", { value: "no", text: "No" }), h("option", { value: "yes", text: "Yes" }));
   const time = minutesField(ctx, requestId); // consultant time (answer-time.js)
-  const form = h(
-    "form",
-    { class: "card section form", novalidate: true, "aria-labelledby": "answer-heading" },
-    h("h2", { id: "answer-heading", class: "section__title", text: "Answer in writing" }),
-    ...fields.map((f) => f.element),
-    h("div", { class: "field" }, h("label", { class: "field__label", for: faceId, text: "Face-to-face psychiatric evaluation advised" }), face),
-    time.element,
-    messages.element,
-    h("div", { class: "form__actions" }, submit.button),
-  );
+  // Reading the request starts nothing: the consultant's time starts when they choose to answer.
+  const begin = h("button", { type: "button", class: "button button--primary", text: "Start answering" });
+  const intro = h("div", { class: "stack-small" }, h("p", { class: "muted", text: "Your time on this consult (attested with the answer) starts when you start answering." }), h("div", { class: "form__actions" }, begin));
+  const body = h("div", { class: "form", hidden: true }, ...fields.map((f) => f.element), h("div", { class: "field" }, h("label", { class: "field__label", for: faceId, text: "Face-to-face psychiatric evaluation advised" }), face), time.element, messages.element, h("div", { class: "form__actions" }, submit.button));
+  begin.addEventListener("click", () => {
+    time.start();
+    body.hidden = false;
+    intro.remove();
+    fields[0].input.focus();
+  });
+  const form = h("form", { class: "card section form", novalidate: true, "aria-labelledby": "answer-heading" }, h("h2", { id: "answer-heading", class: "section__title", text: "Answer in writing" }), intro, body);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (submit.busy) return;
@@ -54,11 +55,11 @@ export function answerForm(ctx, requestId, done) {
       return;
     }
     /** @type {Record<string, unknown>} */
-    const body = { face_to_face_advised: face.value === "yes", minutes };
-    for (const f of fields) if (f.input.value.trim()) body[f.name] = f.input.value.trim();
+    const answer = { face_to_face_advised: face.value === "yes", minutes };
+    for (const f of fields) if (f.input.value.trim()) answer[f.name] = f.input.value.trim();
     submit.setBusy(true);
     try {
-      const answered = await ctx.api.post(`/curbside/requests/${requestId}/answer`, body, { signal: ctx.signal });
+      const answered = await ctx.api.post(`/curbside/requests/${requestId}/answer`, answer, { signal: ctx.signal });
       ctx.announce("Your answer was sent.");
       done(answered);
     } catch (error) {

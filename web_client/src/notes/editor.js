@@ -42,16 +42,24 @@ export function noteEditor(o) {
   let destroyed = false;
   o.signal.addEventListener("abort", () => destroy());
 
+  // The open draft's last-chance save, for when the page goes while an autosave is pending.
+  /** @type {(() => void) | null} */
+  let flushDraft = null;
+
   function destroy() {
+    if (destroyed) return;
     destroyed = true;
     if (timer) clearTimeout(timer);
     timer = null;
+    flushDraft?.();
+    flushDraft = null;
   }
 
   const templates = () => loadTemplates(o.api, o.signal);
 
   /** The template picker: the start of a new note. */
   function showPicker() {
+    flushDraft = null;
     if (timer) clearTimeout(timer);
     const error = h("div", { class: "message-slot", role: "alert" });
     const selectId = uid("note-template");
@@ -194,6 +202,21 @@ export function noteEditor(o) {
       return out;
     }
 
+    flushDraft = () => {
+      if (!dirty || stale) return;
+      dirty = false;
+      // Up to AUTOSAVE_DELAY_MS of typing would be lost otherwise. Not tied to the page's
+      // signal, which is aborting now; keepalive lets it outlive a closing tab (up to the
+      // browser's 64 KiB, past which a plain request still completes on a move within the app).
+      // After a save in flight, so that it goes on that save's version.
+      const send = () => {
+        const payload = { body: body(), base_version: version };
+        const keepalive = JSON.stringify(payload).length < 60_000;
+        return o.api.put(`/notes/${note.id}`, payload, { keepalive }).catch(() => {});
+      };
+      void (saving ? saving.then(send) : send());
+    };
+
     function changed() {
       if (stale || destroyed) return;
       dirty = true;
@@ -212,7 +235,8 @@ export function noteEditor(o) {
       dirty = false;
       status.textContent = "Saving…";
       let ok = false;
-      saving = o.api.put(`/notes/${note.id}`, { body: body(), base_version: version }, { signal: o.signal }).then(
+      // Not cancelled with the page (no signal): leaving must not cut off a save in flight.
+      saving = o.api.put(`/notes/${note.id}`, { body: body(), base_version: version }).then(
         (saved) => {
           version = saved.version;
           ok = true;
@@ -308,6 +332,7 @@ export function noteEditor(o) {
 
   /** @param {Note} note @param {Template | undefined} template */
   function showReadOnly(note, template) {
+    flushDraft = null;
     if (timer) clearTimeout(timer);
     const badge =
       note.state === "signed"
@@ -359,12 +384,30 @@ export function noteEditor(o) {
       slot,
       h("div", { class: "form__actions" }, submit),
     );
+    // The draft addendum once made: if signing it fails, the next try signs this one (saving
+    // the text first if it changed) rather than making another draft.
+    /** @type {{id: number, version: number, text: string} | null} */
+    let draft = null;
+    text.input.addEventListener("input", () => text.setError(null));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (!text.input.value.trim() || submit.getAttribute("aria-disabled") === "true") return;
+      if (submit.getAttribute("aria-disabled") === "true") return;
+      const value = text.input.value;
+      if (!value.trim()) {
+        text.setError("Write the addendum.");
+        text.input.focus();
+        return;
+      }
+      replaceChildren(slot);
       submit.setAttribute("aria-disabled", "true");
       try {
-        const draft = await o.api.post(`/notes/${parent.id}/addenda`, { body: { text: text.input.value } }, { signal: o.signal });
+        if (!draft) {
+          const made = await o.api.post(`/notes/${parent.id}/addenda`, { body: { text: value } }, { signal: o.signal });
+          draft = { id: made.id, version: made.version, text: value };
+        } else if (draft.text !== value) {
+          const saved = await o.api.put(`/notes/${draft.id}`, { body: { text: value }, base_version: draft.version }, { signal: o.signal });
+          draft = { id: draft.id, version: saved.version, text: value };
+        }
         await o.api.post(`/notes/${draft.id}/sign`, {}, { signal: o.signal });
         o.onChange?.();
         await open(parent.id);

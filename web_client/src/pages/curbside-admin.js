@@ -5,7 +5,6 @@
 // shifts, added and removed here). No clinical content: ids, times and flags only, as the API
 // gives them. The consult lines of the period shown download as CSV (audited on the server).
 
-import { API_BASE } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot } from "../forms.js";
 import { messageFor } from "../messages.js";
@@ -64,7 +63,7 @@ function metricsSection(ctx) {
     const since = new Date(Date.now() - days * 86_400_000).toISOString();
     try {
       const m = await ctx.api.get(`/admin/curbside/metrics?since=${encodeURIComponent(since)}`, { signal: ctx.signal });
-      replaceChildren(body, figures(m), download(m), billing(m.consults));
+      replaceChildren(body, figures(m), download(ctx, m), billing(m.consults));
     } catch (error) {
       if (!ctx.signal.aborted) replaceChildren(body, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
     }
@@ -102,15 +101,53 @@ function figures(m) {
   );
 }
 
-/** The consult lines of exactly the period shown, as the server answered for it. @param {any} m */
-function download(m) {
+/**
+ * The consult lines of exactly the period shown, as the server answered for it. Fetched through
+ * the API client (not a plain download link) so that a refusal or a failure is said on the page
+ * in words, instead of a browser download error or an error body saved as a .csv file.
+ * @param {PageContext} ctx @param {any} m
+ */
+function download(ctx, m) {
   const query = new URLSearchParams({ since: m.since, until: m.until });
+  const button = h("button", { type: "button", class: "button button--quiet", text: "Download CSV" });
+  const problem = h("div", { class: "message-slot", role: "alert" });
+  button.addEventListener("click", async () => {
+    if (button.getAttribute("aria-disabled") === "true") return;
+    button.setAttribute("aria-disabled", "true");
+    replaceChildren(problem);
+    try {
+      /** @type {Response} */
+      const response = await ctx.api.get(`/admin/curbside/report.csv?${query}`, { signal: ctx.signal, raw: true });
+      const url = URL.createObjectURL(await response.blob());
+      const save = h("a", { href: url, download: csvFilename(response.headers.get("Content-Disposition")), hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      // The download has taken the data by the time this runs; the URL only holds memory.
+      window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      if (!ctx.signal.aborted) replaceChildren(problem, h("div", { class: "notice notice--error" }, h("p", { text: `The CSV could not be downloaded. ${messageFor(error)}` })));
+    } finally {
+      button.removeAttribute("aria-disabled");
+    }
+  });
   return h(
-    "p",
-    { class: "form__actions" },
-    h("a", { class: "button button--quiet", href: `${API_BASE}/admin/curbside/report.csv?${query}`, download: true, text: "Download CSV" }),
-    h("span", { class: "muted", text: "One row per consult of this period: times, consultant minutes, consent and billing flags. No patient names or clinical content. Each download is recorded in the audit trail." }),
+    "div",
+    { class: "stack-small" },
+    h(
+      "p",
+      { class: "form__actions" },
+      button,
+      h("span", { class: "muted", text: "One row per consult of this period: times, consultant minutes, consent and billing flags. No patient names or clinical content. Each download is recorded in the audit trail." }),
+    ),
+    problem,
   );
+}
+
+/** The file name the server gave (Content-Disposition), else a plain one. @param {string | null} disposition */
+export function csvFilename(disposition) {
+  const name = /filename="([^"]+)"/.exec(disposition ?? "")?.[1];
+  return name && /^[\w.-]+$/.test(name) ? name : "curbside-report.csv";
 }
 
 /** A consult's minutes, and where they come from. @param {any} c */

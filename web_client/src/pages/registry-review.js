@@ -85,7 +85,6 @@ function walkThrough(ctx, queue, bar, slot) {
   let at = Math.max(0, queue.findIndex((r) => r.patient_id === wanted));
 
   const position = h("p", { class: "review-bar__position", "aria-live": "polite" });
-  const steps = h("ol", { class: "review-bar__steps" });
   const prev = h("button", { type: "button", class: "button button--secondary", text: "← Previous" });
   const skip = h("button", { type: "button", class: "button button--quiet", text: "Skip" });
   const next = h("button", { type: "button", class: "button button--primary", text: "Next patient →" });
@@ -95,6 +94,14 @@ function walkThrough(ctx, queue, bar, slot) {
     go(at + 1);
   });
   next.addEventListener("click", () => go(at + 1));
+  // The steps are made once and updated in place: a step keeps the focus across redraws (a
+  // recommendation signed meanwhile redraws the bar).
+  const stepButtons = queue.map((r, i) => {
+    const jump = h("button", { type: "button", class: "review-step" }, h("span", { class: "review-step__n", text: String(i + 1) }), `${r.given_name} ${r.family_name}`, h("span", { class: "visually-hidden" }));
+    jump.addEventListener("click", () => go(i));
+    return jump;
+  });
+  const steps = h("ol", { class: "review-bar__steps" }, stepButtons.map((b) => h("li", {}, b)));
   bar.hidden = false;
   replaceChildren(bar, h("div", { class: "review-bar__where" }, position, steps), h("div", { class: "review-bar__actions" }, prev, skip, next));
 
@@ -103,6 +110,10 @@ function walkThrough(ctx, queue, bar, slot) {
     at = Math.max(0, Math.min(queue.length, i));
     draw();
     window.scrollTo({ top: 0 });
+    // The button pressed may now be disabled or hidden (Previous on the first patient, Finish
+    // review): without a deliberate move the focus would fall to the page's body. The heading of
+    // what is now shown takes it, so a keyboard or screen-reader user reads on from there.
+    slot.querySelector(/** @type {"h2"} */ (".review-focus"))?.focus({ preventScroll: true });
   }
 
   function draw() {
@@ -110,26 +121,20 @@ function walkThrough(ctx, queue, bar, slot) {
     const row = queue[at];
     const q = new URLSearchParams(done ? {} : { patient: String(row.patient_id) });
     window.history.replaceState(window.history.state, "", `/registry/review${q.size ? `?${q}` : ""}`);
-    position.textContent = done ? "Review finished" : `Patient ${at + 1} of ${queue.length}`;
+    const where = done ? "Review finished" : `Patient ${at + 1} of ${queue.length}: ${row.given_name} ${row.family_name}`;
+    if (position.textContent !== where) position.textContent = where;
     prev.disabled = at === 0;
     skip.hidden = done;
     next.hidden = done;
     next.textContent = at === queue.length - 1 ? "Finish review" : "Next patient →";
-    replaceChildren(
-      steps,
-      queue.map((r, i) => {
-        const state = outcome.get(r.patient_id);
-        const jump = h(
-          "button",
-          { type: "button", class: `review-step${i === at ? " is-current" : ""}${state ? ` review-step--${state}` : ""}${r.flags.includes("safety") ? " review-step--safety" : ""}`, "aria-current": i === at ? "step" : null },
-          h("span", { class: "review-step__n", text: String(i + 1) }),
-          `${r.given_name} ${r.family_name}`,
-          state ? h("span", { class: "visually-hidden", text: ` (${state})` }) : null,
-        );
-        jump.addEventListener("click", () => go(i));
-        return h("li", {}, jump);
-      }),
-    );
+    queue.forEach((r, i) => {
+      const state = outcome.get(r.patient_id);
+      const jump = stepButtons[i];
+      jump.className = `review-step${i === at ? " is-current" : ""}${state ? ` review-step--${state}` : ""}${r.flags.includes("safety") ? " review-step--safety" : ""}`;
+      if (i === at) jump.setAttribute("aria-current", "step");
+      else jump.removeAttribute("aria-current");
+      /** @type {HTMLElement} */ (jump.lastElementChild).textContent = state ? ` (${state})` : "";
+    });
     if (done) {
       replaceChildren(slot, summary(queue, outcome));
       ctx.announce("Review finished.");
@@ -138,6 +143,8 @@ function walkThrough(ctx, queue, bar, slot) {
     let panel = panels.get(row.patient_id);
     if (!panel) {
       panel = patientPanel(ctx, row, () => {
+        // Idempotent: found again on "Check again", or on load and then signed, it changes nothing.
+        if (outcome.get(row.patient_id) === "reviewed") return;
         outcome.set(row.patient_id, "reviewed");
         draw();
       });
@@ -162,7 +169,7 @@ function summary(queue, outcome) {
   return h(
     "section",
     { class: "card section", "aria-labelledby": "review-done" },
-    h("h2", { id: "review-done", class: "section__title", text: "Review finished" }),
+    h("h2", { id: "review-done", class: "section__title review-focus", tabindex: "-1", text: "Review finished" }),
     h("p", { text: `${reviewed.length} of ${queue.length} flagged patients have a signed recommendation from this review.` }),
     group("Recommendation signed", reviewed),
     group("Skipped", skipped),
@@ -193,7 +200,7 @@ function patientPanel(ctx, row, onReviewed) {
       h(
         "div",
         { class: "review-patient__who" },
-        h("h2", { id: headingId, class: "review-patient__name", text: name }),
+        h("h2", { id: headingId, class: "review-patient__name review-focus", tabindex: "-1", text: name }),
         h("p", { class: "muted" }, `MRN ${row.mrn} · `, h("a", { href: `/registry/${id}`, text: "Registry view" }), " · ", h("a", { href: `/patients/${id}`, text: "Chart and notes" })),
         h("p", { class: "flags" }, row.flags.map((f) => h("span", { class: `flag ${FLAGS[f].badge}`, text: FLAGS[f].long }))),
       ),
@@ -217,12 +224,16 @@ function patientPanel(ctx, row, onReviewed) {
       /** @type {NoteLine[]} */
       const reviews = notes.filter((/** @type {NoteLine} */ n) => n.template_id === REVIEW_TEMPLATE);
       const signed = reviews.find((n) => n.state === "signed") ?? null; // newest first
-      if (signed && isRecent(signed.signed_at)) recommendation = signed;
+      if (signed && isRecent(signed.signed_at)) {
+        // Signed before this page was opened (a reload mid-review): this patient is reviewed.
+        recommendation = signed;
+        onReviewed();
+      }
       taskList = tasksCard(ctx, id, tasks, patient.care_team, { source: () => recommendation, level: "h3" });
       if (isPsychiatrist) {
         const mine = reviews.find((n) => n.state === "draft" && n.author_id === ctx.session.user?.id);
         writeRecommendation(mine?.id ?? recommendation?.id ?? null);
-      } else readRecommendation(signed);
+      } else void readRecommendation(signed);
     },
     (error) => {
       if (ctx.signal.aborted) return;
@@ -272,15 +283,30 @@ function patientPanel(ctx, row, onReviewed) {
         }
         await readRecommendation(found);
       } catch (error) {
-        if (!ctx.signal.aborted) replaceChildren(note, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
+        failed(error);
       }
     });
     const head = h("h3", { class: "section__title", text: "Recommendation" });
+    /** Why the recommendation is not shown, with the way to try again. @param {unknown} error */
+    const failed = (error) => {
+      if (ctx.signal.aborted) return;
+      refresh.disabled = false;
+      replaceChildren(note, h("section", { class: "card section" }, head, h("div", { class: "notice notice--error", role: "alert" }, h("p", { text: `The recommendation could not be loaded. ${messageFor(error)}` })), refresh));
+    };
     if (!line) {
       replaceChildren(note, h("section", { class: "card section" }, head, h("p", { class: "muted", text: "The psychiatrist has not signed a caseload review recommendation for this patient yet. It shows here once signed." }), refresh));
       return;
     }
-    const [full, templates] = await Promise.all([get(`/notes/${line.id}`), loadTemplates(ctx.api, ctx.signal)]);
+    /** @type {any} */
+    let full;
+    /** @type {Awaited<ReturnType<typeof loadTemplates>>} */
+    let templates;
+    try {
+      [full, templates] = await Promise.all([get(`/notes/${line.id}`), loadTemplates(ctx.api, ctx.signal)]);
+    } catch (error) {
+      failed(error);
+      return;
+    }
     const template = templates.find((t) => t.id === REVIEW_TEMPLATE);
     replaceChildren(
       note,

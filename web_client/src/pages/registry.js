@@ -403,7 +403,7 @@ export function tasksCard(ctx, id, into, team, options = {}) {
   function refreshSource() {
     source = options.source?.() ?? null;
     tieRow.hidden = !source;
-    if (source) tieLabel.textContent = `From the ${source.title.toLowerCase()} signed ${source.signed_at ? DAY.format(new Date(source.signed_at)) : ""} by ${source.author_name}`;
+    if (source) tieLabel.textContent = `From the ${source.title.toLowerCase()} signed${source.signed_at ? ` ${DAY.format(new Date(source.signed_at))}` : ""} by ${source.author_name}`;
   }
   const list = h("div", { class: "registry__list" });
   const me = ctx.session.user?.id ?? 0;
@@ -434,9 +434,14 @@ export function tasksCard(ctx, id, into, team, options = {}) {
     }
   });
 
+  // Loads overlap (two boxes ticked quickly; a task added while reload() runs): only the
+  // newest may draw, or an older list could land last and undo what the newer one showed.
+  const nextLoad = latestOnly();
   async function load() {
+    const current = nextLoad();
     try {
       const [{ tasks }, notes] = await Promise.all([ctx.api.get(`/registry/${id}/tasks`, { signal: ctx.signal }), notesOf(ctx, id)]);
+      if (!current()) return;
       const today = isoDay(new Date());
       replaceChildren(
         list,
@@ -472,7 +477,7 @@ export function tasksCard(ctx, id, into, team, options = {}) {
           : h("p", { class: "section__empty", text: "No follow-up tasks." }),
       );
     } catch (error) {
-      if (!ctx.signal.aborted) replaceChildren(list, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
+      if (!ctx.signal.aborted && current()) replaceChildren(list, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })));
     }
   }
   refreshSource();
@@ -505,4 +510,17 @@ function sourceLink(patientId, note) {
 /** @param {Date} d */
 export function isoDay(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+/**
+ * For requests that may overlap: each call starts one and returns its check, true while no later
+ * one has started. A response whose check is false is stale and must be dropped.
+ * @returns {() => () => boolean}
+ */
+export function latestOnly() {
+  let last = 0;
+  return () => {
+    const mine = ++last;
+    return () => mine === last;
+  };
 }
