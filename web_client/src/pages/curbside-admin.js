@@ -97,7 +97,7 @@ function figures(m) {
     figure("Ringing before an answer, median", seconds(m.ringing_median_s), noCalls),
     figure("Call-now requests that escalated to backup", percent(m.share_escalated), noCalls),
     figure("Call-now requests nobody took (went to writing)", percent(m.share_unanswered_then_written), noCalls),
-    figure("Consultant minutes per consult", minutes, m.minutes_per_consult === null ? "No consult with recorded time in this period" : `${total.toFixed(1)} min in all (calls: talking and documenting; written: as attested)`),
+    figure("Consultant minutes per consult", minutes, m.minutes_per_consult === null ? "No consult with recorded time in this period" : `${total.toFixed(1)} min in all (calls: talking and documenting; written: as attested, else the answer form’s time up to 240 min)`),
   );
 }
 
