@@ -53,7 +53,7 @@ from consult_notes.crypto import (
 from consult_notes.keyring import KeyRing, UnknownKeyError
 from consult_notes.lifecycle import Note, NoteState, Signature
 from consult_notes.templates import NoteKind
-from server.db.models import ConsultNote
+from server.db.models import ConsultNote, FollowUpTask
 from server.errors import LiaisonError
 from server.settings import NotesSettings
 
@@ -440,6 +440,16 @@ class NoteStore:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def delete_draft(self, db: AsyncSession, meta: NoteMeta) -> bool:
+        """Delete the draft if it is still at ``meta.version``; False if it changed. Follow-up
+        tasks made before a task's source had to be signed may point at it: they lose the link
+        and stay. A False return must roll the transaction back (the service raises), which
+        restores those links too."""
+        await db.execute(
+            update(FollowUpTask)
+            .where(FollowUpTask.source_note_id == meta.id)
+            .values(source_note_id=None)
+            .execution_options(synchronize_session=False)
+        )
         result = await db.execute(
             delete(ConsultNote).where(
                 ConsultNote.id == meta.id,

@@ -17,7 +17,7 @@ from consult_notes.templates import NoteKind
 from server.api.params import path_id
 from server.api.routing import Api
 from server.auth.roles import CLINICIAN_ROLES, Role
-from server.record.notes import NoteLine, NoteView
+from server.record.notes import NoteLine, NoteView, may_author
 from server.state import principal, services
 
 api = Api()
@@ -40,6 +40,12 @@ class TemplateOut(BaseModel):
     kind: NoteKind
     private: bool
     sections: list[SectionOut]
+    authors: list[Role] | None = Field(
+        description="The roles that may start a note from it; null: any clinician."
+    )
+    can_author: bool = Field(
+        description="Whether you may start a note from it (the chart's picker offers only these)."
+    )
 
 
 class TemplateListOut(BaseModel):
@@ -146,8 +152,13 @@ def _note_id(request: web.Request) -> int:
     roles=CLINICIANS,
 )
 async def list_templates(request: web.Request) -> TemplateListOut:
-    templates = services(request).notes.templates()
-    return TemplateListOut(templates=[TemplateOut.model_validate(t.as_dict()) for t in templates])
+    role = principal(request).role
+    return TemplateListOut(
+        templates=[
+            TemplateOut.model_validate({**t.as_dict(), "can_author": may_author(t, role)})
+            for t in services(request).notes.templates()
+        ]
+    )
 
 
 @api.route(

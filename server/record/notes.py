@@ -34,6 +34,7 @@ from consult_notes.templates import (
     validate_body,
 )
 from server.audit import Action as AuditAction
+from server.auth.roles import Role
 from server.db.models import Encounter, User
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.record.access import Access, Actor
@@ -75,6 +76,16 @@ class NoteLine:
 
 def title_of(meta: NoteMeta) -> str:
     return "Addendum" if meta.template_id is None else get_template(meta.template_id).title
+
+
+def may_author(template: Template, role: Role) -> bool:
+    """Whether ``role`` may start a note from ``template`` (for the picker; ``create`` enforces
+    it through the same ``check_author``)."""
+    try:
+        check_author(template, role)
+    except Forbidden:
+        return False
+    return True
 
 
 def _validate(template_id: str | None, body: object, *, signing: bool) -> dict[str, Any]:

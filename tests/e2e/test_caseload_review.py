@@ -132,7 +132,21 @@ async def test_the_psychiatrist_reviews_the_flagged_patients_safety_first(
     await page.goto(str(live_app.make_url(f"/registry/{unsafe}")))
     task = page.locator(".tasks__item").filter(has_text="Call Di about the safety plan")
     link = task.get_by_role("link", name=re.compile("Caseload review recommendation"))
-    await expect(link).to_have_attribute("href", f"/patients/{unsafe}")
+    await expect(link).to_have_attribute("href", re.compile(rf"^/patients/{unsafe}\?note=\d+$"))
+    # "From: ..." opens that very note on the chart, its heading focused.
+    await link.click()
+    await expect(page).to_have_url(re.compile(rf"/patients/{unsafe}\?note=\d+$"))
+    opened = page.get_by_role("region", name="Note editor")
+    heading = opened.get_by_role("heading", name="Caseload review recommendation")
+    await expect(heading).to_be_focused()
+    await expect(opened).to_contain_text("Sertraline 25 mg daily")
+    await expect(page.locator(".chart__note[aria-current=true]")).to_have_count(1)
+    # A note the reader can't see (or that does not exist) is said plainly.
+    await page.goto(str(live_app.make_url(f"/patients/{unsafe}?note=999999")))
+    await expect(page.get_by_role("alert").filter(has_text="can't be shown")).to_be_visible()
+    await expect(
+        page.get_by_role("region", name="Note editor").get_by_label("Template")
+    ).to_be_visible()
     await page.goto(str(live_app.make_url("/registry")))
     row = page.locator("table.registry tbody tr").filter(has_text="Di Safe")
     await expect(row.locator("td").nth(8)).not_to_have_text("never")

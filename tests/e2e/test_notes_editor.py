@@ -17,7 +17,7 @@ from playwright.async_api import expect
 
 from tests.e2e.conftest import LiveApp, OpenPage, fail_with_500
 from tests.e2e.test_video_visit import DESKTOP, sign_in_browser
-from tests.integration.visit_support import Clinic
+from tests.integration.visit_support import Clinic, ok_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -146,3 +146,23 @@ async def test_typing_not_yet_autosaved_is_saved_when_the_page_is_left(
             break
         await asyncio.sleep(0.05)
     assert saved["body"].get("reason_for_referral") == reason
+
+
+async def test_a_care_manager_is_not_offered_the_psychiatrists_caseload_review(
+    live_app: LiveApp, clinic: Clinic, open_page: OpenPage
+) -> None:
+    await ok_json(
+        await clinic.psychiatrist.post(
+            f"/api/v1/patients/{clinic.patient_id}/care-team",
+            json={"user_id": clinic.care_manager.user_id, "role_on_team": "care_manager"},
+        ),
+        201,
+    )
+    page = await open_page(viewport=DESKTOP)
+    await sign_in_browser(page, live_app, "cm.patel")
+    await page.goto(str(live_app.make_url(f"/patients/{clinic.patient_id}")))
+    picker = page.get_by_label("Template")
+    await expect(picker.locator("option", has_text="Follow-up / progress note")).to_have_count(1)
+    # Only psychiatrists may write it (the server refuses others with template_not_for_role).
+    await expect(picker.locator("option", has_text="Caseload review")).to_have_count(0)
+    await expect(picker.locator('option[value="caseload_review"]')).to_have_count(0)

@@ -10,6 +10,8 @@ import pytest
 
 from consult_notes.templates import encode_body
 from server.clock import FakeClock
+from server.db.models import FollowUpTask
+from server.state import SERVICES
 from tests.conftest import SignIn
 from tests.integration.record_support import (
     PROGRESS,
@@ -42,6 +44,21 @@ async def test_the_templates_are_listed_for_the_editor(rc: RecordClinic) -> None
     consult = body["templates"][0]
     assert any(s["group"] == "Mental status examination" for s in consult["sections"])
     assert body["templates"][3]["private"] is True
+
+
+async def test_each_template_says_who_may_author_it_and_whether_you_may(rc: RecordClinic) -> None:
+    for persona, may_review in ((rc.care_manager, False), (rc.psychiatrist, True)):
+        body = await ok_json(await persona.get("/api/v1/note-templates"))
+        by_id = {t["id"]: t for t in body["templates"]}
+        assert by_id["caseload_review"]["authors"] == ["psychiatrist"]
+        assert by_id["caseload_review"]["can_author"] is may_review
+        assert by_id["progress_note"]["authors"] is None
+        assert by_id["progress_note"]["can_author"] is True
+    # What the list says matches what starting a note does.
+    refused = await rc.care_manager.post(
+        f"/api/v1/patients/{rc.patient_id}/notes", json={"template_id": "caseload_review"}
+    )
+    assert await error_code(refused, 403) == "template_not_for_role"
 
 
 async def test_a_draft_autosaves_then_is_signed_and_never_changes(rc: RecordClinic) -> None:
@@ -211,6 +228,34 @@ async def test_an_author_discards_a_draft(rc: RecordClinic) -> None:
     response = await rc.pcp.http.delete(rc.pcp.base_url + note_path(note), headers=headers)
     assert response.status == 204
     assert await error_code(await rc.pcp.get(note_path(note)), 404) == "note_not_found"
+
+
+async def test_a_draft_an_older_task_came_from_is_discarded_and_the_task_kept(
+    rc: RecordClinic, clock: FakeClock
+) -> None:
+    note = await rc.new_note(rc.psychiatrist)
+    # Before tasks had to come from signed notes, a task could point at a draft.
+    svc = rc.clinic.client.app[SERVICES]
+    async with svc.db.begin() as db:
+        task = FollowUpTask(
+            patient_id=rc.patient_id,
+            title="Call about the sleep diary",
+            due=clock.now.date(),
+            owner_id=rc.care_manager.user_id,
+            created_by=rc.psychiatrist.user_id,
+            created_at=clock.now,
+            source_note_id=note["id"],
+        )
+        db.add(task)
+    doc = rc.psychiatrist
+    headers = {"X-CSRF-Token": doc.csrf_token}
+    response = await doc.http.delete(doc.base_url + note_path(note), headers=headers)
+    assert response.status == 204, await response.text()
+    assert await error_code(await doc.get(note_path(note)), 404) == "note_not_found"
+    async with svc.db() as db:
+        kept = await db.get(FollowUpTask, task.id)
+    assert kept is not None
+    assert (kept.title, kept.source_note_id) == ("Call about the sleep diary", None)
 
 
 async def test_the_patient_sees_signed_shared_notes_only(rc: RecordClinic) -> None:

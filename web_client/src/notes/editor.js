@@ -9,7 +9,7 @@ import { messageFor } from "../messages.js";
 
 /**
  * @typedef {{key: string, label: string, required: boolean, help: string, type: string, group: string | null}} Section
- * @typedef {{id: string, title: string, kind: string, private: boolean, sections: Section[]}} Template
+ * @typedef {{id: string, title: string, kind: string, private: boolean, sections: Section[], authors: string[] | null, can_author: boolean}} Template
  * @typedef {{id: number, patient_id: number, kind: string, template_id: string | null, title: string,
  *   state: string, version: number, author_id: number, author_name: string, created_at: string,
  *   updated_at: string, signed_at: string | null, body: Record<string, unknown>, addenda: Note[]}} Note
@@ -74,9 +74,17 @@ export function noteEditor(o) {
     );
     replaceChildren(element, h("h2", { class: "section__title", text: "New note" }), form);
     templates().then(
-      (list) => {
+      (all) => {
+        // Offer only what the server will let this user start (a caseload review: the
+        // psychiatrist's); the full list is still needed to show others' notes.
+        const list = authorable(all);
         replaceChildren(select, list.map((t) => h("option", { value: t.id, text: t.title })));
         if (o.templateId && list.some((t) => t.id === o.templateId)) select.value = o.templateId;
+        if (!list.length) {
+          select.disabled = true;
+          start.setAttribute("aria-disabled", "true");
+          replaceChildren(error, notice("info", "There is no note template you can start."));
+        }
       },
       (e) => !o.signal.aborted && replaceChildren(error, notice("error", messageFor(e))),
     );
@@ -106,7 +114,7 @@ export function noteEditor(o) {
     if (timer) clearTimeout(timer);
     replaceChildren(element, h("p", { class: "muted", role: "status", text: "Opening the note…" }));
     try {
-      show(await o.api.get(`/notes/${id}`, { signal: o.signal }));
+      await show(await o.api.get(`/notes/${id}`, { signal: o.signal }));
     } catch (e) {
       if (o.signal.aborted) return;
       replaceChildren(element, notice("error", messageFor(e)), newNoteButton());
@@ -440,6 +448,11 @@ function sectionField(section, value) {
     return field({ ...common, type: "select", options, value: value === true ? "yes" : value === false ? "no" : "" });
   }
   return field({ ...common, type: "textarea", rows: 3, value: typeof value === "string" ? value : "" });
+}
+
+/** The templates the signed-in user may start a note from. @param {Template[]} templates */
+export function authorable(templates) {
+  return templates.filter((t) => t.can_author);
 }
 
 /** @param {Note} note @param {Template | undefined} template @returns {[string, string][]} */

@@ -1,6 +1,8 @@
 // A patient's chart, /patients/{id}: the header (name, MRN, date of birth, care team), open
 // safety flags first, problems, medications, allergies, the latest PHQ-9 and GAD-7 (read-only
 // here), the notes the reader may see, and the note editor to start or continue a note.
+// /patients/{id}?note={note_id} opens that note (a task's "From" link): scrolled to, shown in the
+// editor with its heading focused, or a plain word that it can't be shown. Only ids in the URL.
 
 import { h, replaceChildren } from "../dom.js";
 import { messageFor } from "../messages.js";
@@ -89,37 +91,88 @@ function show(ctx, id, patient, record, head, body) {
   const notesCard = h("section", { class: "card section", "aria-labelledby": "notes-heading" }, h("h2", { id: "notes-heading", class: "section__title", text: "Notes" }), notesList);
   replaceChildren(body, h("div", { class: "chart__record" }, summary, notesCard), editor ? h("div", { class: "chart__editor" }, editor.element) : null);
 
+  const linked = h("div", { class: "message-slot", role: "alert" });
+  notesList.before(linked);
+  // Once: a later reload of the list (after a save) must not jump back to the linked note.
+  let wanted = noteParam(ctx.url);
+
   function loadNotes() {
     ctx.api.get(`/patients/${id}/notes`, { signal: ctx.signal }).then(
       (result) => {
-        const notes = /** @type {any[]} */ (result.notes).filter((n) => n.amends === null);
-        if (!notes.length) {
-          replaceChildren(notesList, h("p", { class: "muted", text: "No notes yet." }));
-          return;
+        const all = /** @type {any[]} */ (result.notes);
+        const notes = all.filter((n) => n.amends === null);
+        /** @type {Map<number, HTMLElement>} */
+        const items = new Map();
+        if (!notes.length) replaceChildren(notesList, h("p", { class: "muted", text: "No notes yet." }));
+        else
+          replaceChildren(
+            notesList,
+            h(
+              "ul",
+              { class: "chart__notes" },
+              notes.map((n) => {
+                const open = h("button", { type: "button", class: "button button--quiet button--small", text: n.title });
+                open.addEventListener("click", () => editor?.open(n.id));
+                const item = h(
+                  "li",
+                  { class: "chart__note", id: `note-${n.id}` },
+                  editor ? open : h("span", { text: n.title }),
+                  h("span", { class: `badge ${n.state === "signed" ? "badge--ok" : "badge--attention"}`, text: STATE[n.state] ?? n.state }),
+                  h("span", { class: "muted", text: `${KIND[n.kind] ?? n.kind} · ${n.author_name} · ${formatWhen(n.signed_at ?? n.updated_at)}` }),
+                );
+                items.set(n.id, item);
+                return item;
+              }),
+            ),
+          );
+        if (wanted !== null) {
+          const target = wanted;
+          wanted = null;
+          // An addendum is shown with the note it amends.
+          const hit = all.find((n) => n.id === target);
+          openLinked(hit ? (hit.amends ?? hit.id) : null, items);
         }
-        replaceChildren(
-          notesList,
-          h(
-            "ul",
-            { class: "chart__notes" },
-            notes.map((n) => {
-              const open = h("button", { type: "button", class: "button button--quiet button--small", text: n.title });
-              open.addEventListener("click", () => editor?.open(n.id));
-              return h(
-                "li",
-                { class: "chart__note" },
-                editor ? open : h("span", { text: n.title }),
-                h("span", { class: `badge ${n.state === "signed" ? "badge--ok" : "badge--attention"}`, text: STATE[n.state] ?? n.state }),
-                h("span", { class: "muted", text: `${KIND[n.kind] ?? n.kind} · ${n.author_name} · ${formatWhen(n.signed_at ?? n.updated_at)}` }),
-              );
-            }),
-          ),
-        );
       },
       (error) => !ctx.signal.aborted && replaceChildren(notesList, h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) }))),
     );
   }
   loadNotes();
+
+  /** @param {number | null} noteId the linked note, if the list has it @param {Map<number, HTMLElement>} items */
+  async function openLinked(noteId, items) {
+    const item = noteId === null ? undefined : items.get(noteId);
+    if (noteId === null || !item) {
+      // The list holds every note this reader may see: a missing one is gone, or someone
+      // else's private note or draft, and the server does not say which.
+      replaceChildren(linked, h("div", { class: "notice notice--warning" }, h("p", { text: "The note this link points to can't be shown: it is not in this chart, or only its author can read it." })));
+      return;
+    }
+    item.setAttribute("aria-current", "true");
+    if (!editor) {
+      item.scrollIntoView({ block: "center" });
+      return;
+    }
+    await editor.open(noteId);
+    if (ctx.signal.aborted) return;
+    const heading = editor.element.querySelector("h2");
+    editor.element.scrollIntoView({ block: "start" });
+    if (heading instanceof HTMLElement) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }
+}
+
+/** The ?note= id of a task's "From" link, or null. @param {URL} url */
+export function noteParam(url) {
+  const raw = url.searchParams.get("note");
+  if (raw === null || !/^[1-9][0-9]{0,15}$/.test(raw)) return null;
+  return Number(raw);
+}
+
+/** A link that opens one note on a patient's chart. @param {number} patientId @param {number} noteId */
+export function noteHref(patientId, noteId) {
+  return `/patients/${patientId}?note=${noteId}`;
 }
 
 /** @param {any[]} screenings */

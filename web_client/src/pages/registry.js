@@ -11,6 +11,7 @@ import { scoreChart } from "../clinics/score-chart.js";
 import { h, replaceChildren } from "../dom.js";
 import { field, messageSlot, submitButton } from "../forms.js";
 import { messageFor } from "../messages.js";
+import { noteHref } from "./chart.js";
 
 /** @typedef {import('../app.js').PageContext} PageContext */
 /** @typedef {import('../clinics/format.js').CaseloadRow} CaseloadRow */
@@ -470,7 +471,7 @@ export function tasksCard(ctx, id, into, team, options = {}) {
                   box,
                   h("label", { for: `task-${t.id}`, class: "tasks__title", text: t.title }),
                   h("span", { class: `tasks__meta${overdue ? " tasks__meta--overdue" : ""}`, text: `${done ? "Done" : overdue ? "Overdue: was due" : "Due"} ${DAY.format(new Date(`${t.due}T12:00:00`))} · ${nameOf(t.owner_id)}` }),
-                  t.source_note_id ? sourceLink(id, notes.get(t.source_note_id)) : null,
+                  t.source_note_id ? sourceLink(id, t.source_note_id, notes.get(t.source_note_id)) : null,
                 );
               }),
             )
@@ -501,10 +502,13 @@ async function notesOf(ctx, id) {
   }
 }
 
-/** "From: Caseload review recommendation, 5 Dec 2026" linking to the chart. @param {number} patientId @param {SourceNote | undefined} note */
-function sourceLink(patientId, note) {
+/**
+ * "From: Caseload review recommendation, 5 Dec 2026" opening that note on the chart (which says
+ * so if the reader can't see it). @param {number} patientId @param {number} noteId @param {SourceNote | undefined} note
+ */
+function sourceLink(patientId, noteId, note) {
   const what = note ? `${note.title}${note.signed_at ? `, ${DAY.format(new Date(note.signed_at))}` : " (draft)"}` : "a note in the chart";
-  return h("span", { class: "tasks__meta tasks__source" }, "From: ", h("a", { href: `/patients/${patientId}`, text: what }));
+  return h("span", { class: "tasks__meta tasks__source" }, "From: ", h("a", { href: noteHref(patientId, noteId), text: what }));
 }
 
 /** @param {Date} d */
