@@ -24,7 +24,7 @@ from consult_notes.templates import CASELOAD_REVIEW, NoteKind
 from server.audit import Action as AuditAction
 from server.audit import AuditLog, Event
 from server.clinics.kinds import ContactKind
-from server.clinics.registry import Assessment, Rules, ScorePoint, assess
+from server.clinics.registry import Assessment, Flag, Rules, ScorePoint, assess
 from server.clock import Clock
 from server.db.models import (
     CareContact,
@@ -383,13 +383,19 @@ class RegistryService:
 
 
 def sort_caseload(entries: Sequence[CaseloadEntry], key: str) -> list[CaseloadEntry]:
-    """``flags`` (default: most flags first, safety before the rest), ``name``, ``weeks``,
+    """``flags`` (default: by the most urgent flag in ``Flag``'s order, safety, then not
+    improving, then contact overdue; then more flags first; unflagged last), ``name``, ``weeks``,
     ``phq9`` (latest, highest first), ``change`` (least improved first), ``last_contact`` and
-    ``last_reviewed`` (longest ago first, never before that)."""
+    ``last_reviewed`` (longest ago first, never before that). Ties go by name, ignoring case.
+
+    The flags order is the registry page's (``caseloadView`` in web_client/src/clinics/format.js)
+    and the caseload review walks it: the two must not drift apart."""
     far = datetime.min.replace(tzinfo=UTC)
+    rank = {flag: i for i, flag in enumerate(Flag)}
 
     def by(e: CaseloadEntry) -> tuple[object, ...]:
-        a, name = e.assessment, (e.patient.family_name, e.patient.given_name, e.patient.id)
+        p = e.patient
+        a, name = e.assessment, (p.family_name.casefold(), p.given_name.casefold(), p.id)
         phq = a.phq9.latest.total if a.phq9.latest else -1
         change = a.phq9.change_percent if a.phq9.change_percent is not None else -1000.0
         match key:
@@ -406,7 +412,8 @@ def sort_caseload(entries: Sequence[CaseloadEntry], key: str) -> list[CaseloadEn
             case "last_reviewed":
                 return (e.last_reviewed or far, *name)
             case _:
-                return ("safety" not in a.flags, -len(a.flags), *name)
+                urgency = min((rank[f] for f in a.flags), default=len(rank))
+                return (urgency, -len(a.flags), *name)
 
     if key not in ("flags", "name", "weeks", "phq9", "change", "last_contact", "last_reviewed"):
         raise ValidationFailed("Unknown sort.", code="invalid_sort")
