@@ -13,7 +13,7 @@ from server.api.params import path_id
 from server.api.routing import Api
 from server.api.screenings import SafetyFlagOut, ScreeningOut, flag_out, screening_out
 from server.auth.roles import Role
-from server.clinics.board import BoardStatus
+from server.clinics.board import BoardStatus, no_show_marks
 from server.clinics.kinds import BookingStatus, OutboxKind
 from server.clinics.service import BookingView, SessionView
 from server.db.models import ClinicSession, OutboxMessage
@@ -121,6 +121,15 @@ class SessionListOut(BaseModel):
     sessions: list[SessionSummaryOut]
 
 
+class NoShowOut(BaseModel):
+    automatic: bool = Field(description="Marked by the no-show rule, not by a clinician.")
+    marked_at: datetime
+    marked_by_name: str | None = Field(description="The clinician who marked it, if one did.")
+    not_checked_in_by: datetime | None = Field(
+        description="When automatic: the time by which nobody had checked in."
+    )
+
+
 class BoardRowOut(BaseModel):
     booking_id: int
     visit_id: int
@@ -134,6 +143,7 @@ class BoardRowOut(BaseModel):
     )
     screenings: list[ScreeningOut]
     safety_flags: list[SafetyFlagOut]
+    no_show: NoShowOut | None = Field(description="Who marked it, when the status is no_show.")
 
 
 class BoardOut(BaseModel):
@@ -363,7 +373,30 @@ async def resend(request: web.Request, body: ResendIn) -> OutboxOut:
 )
 async def board(request: web.Request) -> BoardOut:
     sid = _id(request, "session_id", "clinic_session_not_found")
-    session, rows = await services(request).clinics.board(principal(request), sid)
+    svc = services(request)
+    session, rows = await svc.clinics.board(principal(request), sid)
+    # Rows the service has let this reader see; only who marked them is added.
+    async with svc.db() as db:
+        marks, names = await no_show_marks(
+            db,
+            [
+                (r.booking.visit_id, r.patient.id)
+                for r in rows
+                if r.live.status is BoardStatus.NO_SHOW
+            ],
+        )
+
+    def no_show(visit_id: int) -> NoShowOut | None:
+        mark = marks.get(visit_id)
+        if mark is None:
+            return None
+        return NoShowOut(
+            automatic=mark.automatic,
+            marked_at=mark.marked_at,
+            marked_by_name=None if mark.marked_by is None else names.get(mark.marked_by),
+            not_checked_in_by=mark.not_checked_in_by,
+        )
+
     return BoardOut(
         session=summary_out(session),
         rows=[
@@ -383,6 +416,7 @@ async def board(request: web.Request) -> BoardOut:
                 patient_participant_id=r.live.patient_participant_id,
                 screenings=[screening_out(s) for s in r.screenings],
                 safety_flags=[flag_out(f) for f in r.open_flags],
+                no_show=no_show(r.booking.visit_id),
             )
             for r in rows
         ],

@@ -221,5 +221,9 @@ async def test_a_care_manager_sees_the_bookings_moves_and_cancels_one(
     await page.get_by_role("button", name="Mark as no-show").click()
     await expect(page.get_by_text("Sam Lee is marked as a no-show")).to_be_visible()
     await expect(board.filter(has_text="Sam Lee").locator(".badge")).to_have_text("No-show")
+    # Marked by a person, who is named (an automatic marking says it was not checked in).
+    await expect(board.filter(has_text="Sam Lee").locator(".board__since")).to_have_text(
+        "marked by Cm.Patel"
+    )
     await expect(page.get_by_role("button", name=re.compile("^Mark no-show"))).to_have_count(0)
     await expect(doctor_sam.locator(".badge")).to_have_text("No-show")

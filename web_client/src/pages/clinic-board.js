@@ -34,6 +34,8 @@ import { dayOf, timeOfDay, waitedFor } from "../visit/format.js";
  * @property {string | null} patient_participant_id
  * @property {Screening[]} screenings
  * @property {SafetyFlag[]} safety_flags
+ * @property {NoShow | null} [no_show]
+ * @typedef {{automatic: boolean, marked_at: string, marked_by_name: string | null, not_checked_in_by: string | null}} NoShow
  * @typedef {{session: {id: number, title: string, starts_at: string, ends_at: string, slot_minutes: number}, rows: BoardRow[]}} Board
  */
 
@@ -358,7 +360,17 @@ function answerText(value) {
 function since(r) {
   if (r.status === "waiting" && r.waiting_since) return `since ${timeOfDay(r.waiting_since)} (${waitedFor(r.waiting_since)})`;
   if (r.status === "scheduled" && r.late_minutes > 0) return `${r.late_minutes} min past the slot`;
+  if (r.status === "no_show" && r.no_show) return noShowText(r.no_show);
   return "";
+}
+
+/**
+ * Who marked a no-show: the rule (nobody checked in by its deadline) or a named clinician.
+ * @param {NoShow} n
+ */
+export function noShowText(n) {
+  if (n.automatic) return `not checked in by ${timeOfDay(n.not_checked_in_by ?? n.marked_at)}, marked automatically`;
+  return n.marked_by_name ? `marked by ${n.marked_by_name}` : "";
 }
 
 /** @param {BoardRow} r */
