@@ -21,8 +21,9 @@ Time is the app clock of whoever writes or reads: nodes' clocks must agree to we
 ``node_timeout_s - heartbeat_s`` (NTP does), and tests move a FakeClock to kill a node.
 
 Emits between processes go through Redis (`RedisQueue`, python-socketio's message queue with
-one client for its whole life): when Redis drops, it says so once, subscribes again as soon as
-Redis takes connections, and closes what it opened on shutdown.
+one client to listen and one to publish, each for its whole life): when Redis drops, it says so
+once, stops holding emits up on it, subscribes again as soon as Redis takes connections, and
+closes what it opened on shutdown.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import socketio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -304,26 +308,60 @@ class RedisQueue(socketio.AsyncRedisManager):  # type: ignore[misc]
     before subscribing again once Redis is back.
 
     redis-py's client replaces a dead connection by itself (with its own retries and backoff),
-    so one client serves the whole life; the subscription is closed and made again on the same
-    ``PubSub`` object.
+    so one client (for listening, one more for publishing) serves the whole life; the
+    subscription is closed and made again on the same ``PubSub`` object.
+
+    Publishing has a client of its own, which gives up quickly. A socket's events are handled
+    one after another (signaling/setup.py), and each emit is delivered to this process's
+    sockets first and then published: an emit waiting on Redis holds up that socket's next
+    offer, answer or chat. With redis-py's defaults a refused connection fails at once, but a
+    Redis that hangs, or a network that drops packets, held every emit for ever (measured:
+    bench/redis_outage.py). After a failed publish, publishing is skipped, and the message
+    counted as lost, until a probe in the background (or the listener subscribing again)
+    reaches Redis: an outage holds up only the emits already publishing when the first one
+    fails, each ``PUBLISH_TIMEOUT_S`` at most.
     """
 
     RETRY_S = 1.0  # between attempts to subscribe again (each already retried by redis-py)
+    PROBE_S = 0.5  # between pings of the publishing client while publishing is skipped
+    # Far above a PUBLISH's round trip even on a busy host; a slow process waking late after a
+    # quick reply would count as an outage, so not much tighter than this.
+    PUBLISH_TIMEOUT_S = 1.0
+
+    redis: Any  # the publishing client, once made (python-socketio's attributes, untyped)
+    pubsub: Any
 
     def __init__(self, url: str, channel: str) -> None:
         super().__init__(url, channel=channel)
         self._down = False  # an outage was logged and nothing has got through since
         self._unsent = 0  # messages this process could not publish during it
+        self._listening: Any = None  # the subscription's client (redis-py's defaults)
+        self._probe: asyncio.Task[None] | None = None  # publishing skipped until it succeeds
 
     def _redis_connect(self) -> None:
         # Made once: should python-socketio still call this after an error, the first client
         # reconnects by itself.
         if self.redis is None:
-            super()._redis_connect()
+            super()._redis_connect()  # the subscription's client, as python-socketio makes it
+            self._listening = self.redis
+            # Not the subscription's: its connection reads for as long as nobody publishes,
+            # which a read timeout would cut.
+            self.redis = self._get_redis_module().Redis.from_url(
+                self.redis_url,
+                **self.redis_options,
+                socket_connect_timeout=self.PUBLISH_TIMEOUT_S,
+                socket_timeout=self.PUBLISH_TIMEOUT_S,
+                # Once, at once, on a connection Redis had closed (a restart, an idle proxy);
+                # not after a timeout, which may have published already.
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            )
         self.connected = True
 
     async def _publish(self, data: Any) -> None:
         self._redis_connect()
+        if self._probe is not None:
+            self._unsent += 1
+            return
         try:
             await self.redis.publish(self.channel, self.json.dumps(data))
         except (RedisError, OSError) as error:
@@ -331,15 +369,28 @@ class RedisQueue(socketio.AsyncRedisManager):  # type: ignore[misc]
             # would arrive out of order: the message is lost, and counted for the log.
             self._unsent += 1
             self._lost(error)
+            if self._probe is None:  # another publish may have failed meanwhile
+                self._probe = asyncio.create_task(self._probe_until_reached())
         else:
             self._back()
+
+    async def _probe_until_reached(self) -> None:
+        while True:
+            await asyncio.sleep(self.PROBE_S)
+            try:
+                await self.redis.ping()
+            except (RedisError, OSError):
+                continue
+            self._probe = None
+            self._back()
+            return
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[dict[str, Any]]:
         self._redis_connect()
         while True:
             try:
                 await self.pubsub.subscribe(self.channel)
-                self._back()
+                self._reached()
                 async for message in self.pubsub.listen():
                     yield message
             except (RedisError, OSError) as error:
@@ -353,16 +404,19 @@ class RedisQueue(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def close(self) -> None:
         """Stop listening and close the connections (python-socketio leaves them open)."""
         listener: asyncio.Task[None] | None = getattr(self, "thread", None)
-        if listener is not None:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        for task in (listener, self._probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._probe = None
         if self.redis is not None:
             # Shutting down must not fail because Redis is gone.
             with contextlib.suppress(RedisError, OSError):
                 await self.pubsub.aclose()
-            with contextlib.suppress(RedisError, OSError):
-                await self.redis.aclose()
+            for client in (self._listening, self.redis):
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
 
     def _lost(self, error: Exception) -> None:
         if not self._down:
@@ -372,6 +426,13 @@ class RedisQueue(socketio.AsyncRedisManager):  # type: ignore[misc]
                 " until it is back; retrying",
                 extra={"redis_error": str(error) or type(error).__name__},
             )
+
+    def _reached(self) -> None:
+        """The listener subscribed: Redis takes connections, so publishing may try again."""
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        self._back()
 
     def _back(self) -> None:
         if self._down:
