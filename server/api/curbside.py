@@ -144,6 +144,10 @@ class ConsultListOut(BaseModel):
     requests: list[ConsultOut]
 
 
+class AwaitingOut(BaseModel):
+    count: int = Field(description="Your requests with a written answer you have not acknowledged.")
+
+
 # --- serialisation -----------------------------------------------------------------------------
 
 
@@ -277,6 +281,19 @@ async def open_request(request: web.Request, body: ConsultIn) -> ConsultOut:
 async def my_requests(request: web.Request) -> ConsultListOut:
     views = await services(request).curbside_views.mine(principal(request))
     return ConsultListOut(requests=[consult_out(v) for v in views])
+
+
+@api.route(
+    "GET",
+    "/curbside/awaiting-acknowledgement",
+    summary="How many written answers to your requests you have not acknowledged yet (PCP)",
+    tag="curbside",
+    response=AwaitingOut,
+    roles=PCP,
+)
+async def awaiting_acknowledgement(request: web.Request) -> AwaitingOut:
+    count = await services(request).curbside_views.awaiting_acknowledgement(principal(request))
+    return AwaitingOut(count=count)
 
 
 @api.route(

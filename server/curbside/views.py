@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit import Action, AuditLog, Event
@@ -150,6 +150,22 @@ class CurbsideViews:
             .order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
         )
         return await self._listed(who, stmt)
+
+    async def awaiting_acknowledgement(self, who: Actor) -> int:
+        """How many of a PCP's requests have a written answer they have not acknowledged yet.
+        A count of their own work, with nothing of any patient in it: not a read of a record,
+        so not audited (a page header asks for it on every page)."""
+        require_role(who, Role.PCP)
+        async with self._db() as db:
+            count = await db.scalar(
+                select(func.count())
+                .select_from(RequestRow)
+                .where(
+                    RequestRow.pcp_id == who.user_id,
+                    RequestRow.status == cs.Status.ANSWERED.value,
+                )
+            )
+        return int(count or 0)
 
     async def report(self, who: Actor, since: datetime, until: datetime) -> Report:
         """Figures over the requests asked in [since, until), and each one's billing line."""

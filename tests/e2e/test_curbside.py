@@ -302,6 +302,16 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     )
     assert await listing.evaluate("window.notReloaded") is True
     await listing.screenshot(path=design_shots / "curbside-5-answer-waiting.png", full_page=True)
+    # Dr. Chen's home page and header count the answer to read, and link to the list.
+    home = await open_page(viewport=DESKTOP)
+    home.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(home, live_app, "dr.chen")
+    await home.goto(str(live_app.make_url("/home")))
+    to_read = home.get_by_role("link", name="1 answer to read", exact=True)
+    await expect(to_read).to_have_attribute("href", "/curbside")
+    nav = home.get_by_role("navigation", name="Main")
+    await expect(nav.get_by_role("link", name="Curbside 1 answer to read")).to_be_visible()
+    await home.screenshot(path=design_shots / "curbside-5-home-answers-to-read.png")
 
     # The PCP's page hears of it at once, shows the answer, and takes the acknowledgement.
     await expect(pcp.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
@@ -312,6 +322,7 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     # The other page hears of the acknowledgement too, and the count goes.
     await expect(row).to_contain_text("Acknowledged")
     await expect(listing.locator("#requests-heading")).to_have_text("Your requests")
+    await expect(to_read).to_be_hidden()  # the home page too, live
     await pcp.screenshot(path=design_shots / "curbside-5-written-acknowledged.png", full_page=True)
     await pcp.get_by_role("link", name="All my requests").click()
     mine = pcp.get_by_role("region", name="Your requests")

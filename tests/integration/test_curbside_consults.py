@@ -399,6 +399,42 @@ async def test_written_consult_is_answered_then_acknowledged(cb: Curbside) -> No
     assert await error_code(refused, 403) == "role_forbidden"
 
 
+async def test_a_pcp_counts_only_their_own_answers_awaiting_acknowledgement(
+    cb: Curbside,
+) -> None:
+    awaiting = "/api/v1/curbside/awaiting-acknowledgement"
+    answerer = await cb.psychiatrist("dr.ahmed")
+    lee = await cb.sign_in(Role.PCP, "dr.lee")
+    added = await cb.clinic.psychiatrist.post(
+        f"/api/v1/patients/{cb.clinic.patient_id}/care-team",
+        json={"user_id": lee.user_id, "role_on_team": "pcp"},
+    )
+    await ok_json(added, 201)
+    chens = [(await cb.ask(mode="written"))["id"] for _ in range(3)]
+    lees = [(await cb.ask(lee, mode="written"))["id"]]
+    assert (await ok_json(await cb.clinic.pcp.get(awaiting))) == {"count": 0}
+
+    answer = {
+        "assessment": "Partial response.",
+        "recommendations": "Cross-taper to escitalopram.",
+        "follow_up": "PHQ-9 in 4 weeks.",
+        "face_to_face_advised": False,
+    }
+    for rid in [*chens[:2], *lees]:  # Dr. Chen's third stays in the queue
+        await ok_json(await answerer.post(f"/api/v1/curbside/requests/{rid}/answer", json=answer))
+    assert (await ok_json(await cb.clinic.pcp.get(awaiting))) == {"count": 2}
+    assert (await ok_json(await lee.get(awaiting))) == {"count": 1}
+
+    read = await cb.clinic.pcp.post(f"/api/v1/curbside/requests/{chens[0]}/acknowledge")
+    await ok_json(read)
+    assert (await ok_json(await cb.clinic.pcp.get(awaiting))) == {"count": 1}
+    assert (await ok_json(await lee.get(awaiting))) == {"count": 1}
+
+    # Only a PCP has requests to acknowledge; the answerer is told no, as everyone else is.
+    for persona in (answerer, cb.clinic.care_manager, cb.clinic.admin, cb.clinic.patient_user):
+        assert await error_code(await persona.get(awaiting), 403) == "role_forbidden"
+
+
 async def test_authorisation_is_checked_on_every_step(cb: Curbside) -> None:
     rung = await cb.dashboard(await cb.psychiatrist("dr.ahmed"))
     off_call = await cb.dashboard(cb.clinic.outsider)

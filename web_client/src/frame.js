@@ -1,6 +1,7 @@
 // The frame around every signed-in page: a header with the app name, the main navigation,
 // who is signed in and a sign-out button; the page's <main> below it.
 
+import { refreshAnswersToRead } from "./curbside/awaiting.js";
 import { h } from "./dom.js";
 import { messageFor } from "./messages.js";
 import { roleLabel } from "./roles.js";
@@ -40,6 +41,9 @@ export function frame(ctx, main) {
         ...(ROLE_LINKS[user.role] ?? []),
         { href: "/settings/security", text: "Security" },
       ];
+  // A PCP's Curbside link counts the written answers they have not read (acknowledged) yet.
+  const answersToRead = user.role === "pcp" && links.length > 0;
+  if (answersToRead) refreshAnswersToRead(ctx);
 
   const signOut = h("button", { type: "button", class: "button button--quiet", text: "Sign out" });
   const signOutError = h("p", { class: "topbar__error", role: "alert" });
@@ -80,12 +84,18 @@ export function frame(ctx, main) {
                 h(
                   "li",
                   {},
-                  h("a", {
-                    class: "nav__link",
-                    href: link.href,
-                    text: link.text,
-                    "aria-current": path === link.href || path.startsWith(`${link.href}/`) ? "page" : null,
-                  }),
+                  h(
+                    "a",
+                    {
+                      class: "nav__link",
+                      href: link.href,
+                      "aria-current": path === link.href || path.startsWith(`${link.href}/`) ? "page" : null,
+                    },
+                    link.text,
+                    answersToRead && link.href === "/curbside"
+                      ? h("span", { class: "badge badge--attention curbside__count", dataset: { answersToRead: "badge" }, hidden: true })
+                      : null,
+                  ),
                 ),
               ),
             ),

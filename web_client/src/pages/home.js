@@ -1,6 +1,8 @@
 // The signed-in home page: a greeting and the sections of the user's role. Sections whose
 // feature has not shipped say in a sentence what will appear there.
 
+import { refreshAnswersToRead } from "../curbside/awaiting.js";
+import { CurbsideSocket } from "../curbside/socket.js";
 import { h } from "../dom.js";
 import { HOME_SECTIONS, roleLabel } from "../roles.js";
 import { todaysVisits } from "../visit/today.js";
@@ -67,6 +69,7 @@ export const homePage = {
             { class: "card section", "aria-labelledby": `section-${section.id}` },
             h("h2", { id: `section-${section.id}`, class: "section__title", text: section.title }),
             h("p", { class: "section__empty", text: section.empty }),
+            section.id === "ask" && user.role === "pcp" ? answersToRead(ctx) : null,
             links[section.id]
               ? h("a", { class: "button button--secondary", href: links[section.id].href, text: links[section.id].text })
               : null,
@@ -76,3 +79,21 @@ export const homePage = {
     );
   },
 };
+
+/**
+ * "N answers to read", linking to the PCP's requests; hidden at 0. The header reads the count
+ * for every page (src/frame.js); here it is kept live: a curbside:status event (an answer
+ * written, one acknowledged in another tab) reads it again, as does a reconnect, since events
+ * sent while the connection was down are lost.
+ * @param {import('../app.js').PageContext} ctx
+ */
+function answersToRead(ctx) {
+  const socket = new CurbsideSocket(ctx.signal);
+  socket.on("status", () => refreshAnswersToRead(ctx));
+  let connectedBefore = false;
+  socket.on("online", (online) => {
+    if (online && connectedBefore) refreshAnswersToRead(ctx);
+    connectedBefore ||= online;
+  });
+  return h("a", { class: "button button--primary", href: "/curbside", dataset: { answersToRead: "sentence" }, hidden: true });
+}
