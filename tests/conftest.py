@@ -23,6 +23,7 @@ import pyotp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -38,6 +39,12 @@ from server.state import SERVICES
 
 PASSWORD = "correct horse battery staple"
 T = TypeVar("T")
+
+# Property tests have no per-example deadline: hypothesis's default (200 ms) fails an example that
+# a loaded 2-core CI machine merely runs slowly, and calls it flaky when the rerun is quick. A
+# test that hangs is still stopped by pytest's per-test timeout.
+hypothesis_settings.register_profile("liaison", deadline=None)
+hypothesis_settings.load_profile("liaison")
 
 
 # The back end every test runs on: SQLite files by default; `LIAISON_TEST_DATABASE=postgresql`

@@ -12,6 +12,7 @@ Fixtures:
                       fails the test on any page error or console error except expected HTTP
                       error statuses (401/403/...) and, from a page put offline on purpose,
                       its failed reconnect attempts
+    expect_timeout    (autouse) every expect() waits up to EXPECT_TIMEOUT_MS, not Playwright's 5 s
     shots             where a test's screenshots go: $LIAISON_E2E_SCREENSHOTS when set (to look
                       at them), else the test's tmp dir
     design_shots      test-artifacts/screenshots/ at the repo root (git-ignored): the pages'
@@ -20,6 +21,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Route,
+    WebSocket,
+    async_playwright,
+    expect,
+)
 
 from server.clock import FakeClock
 from tests.integration.visit_support import Clinic, set_up_clinic
@@ -61,6 +71,11 @@ EXPECTED_CONSOLE_ERROR = "Failed to load resource: the server responded with a s
 # logs each reconnect attempt it makes meanwhile; only the emulated offline state says this.
 EXPECTED_OFFLINE_ERROR = "net::ERR_INTERNET_DISCONNECTED"
 # --- end test_call_departures.py ---
+
+# What an expect() waits for at most. Playwright's default (5 s, whatever the page's default
+# timeout) is too short on a loaded 2-core machine for what crosses a socket or WebRTC; an
+# expectation met sooner returns at once, so only a failing test waits longer.
+EXPECT_TIMEOUT_MS = 15_000
 
 LiveApp = TestClient[web.Request, web.Application]
 OpenPage = Callable[..., Awaitable[Page]]
@@ -100,6 +115,39 @@ async def app_client(live_app: LiveApp) -> LiveApp:
 @pytest.fixture
 async def clinic(live_app: LiveApp, clock: FakeClock, sign_in: SignIn) -> Clinic:
     return await set_up_clinic(live_app, clock, sign_in)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def expect_timeout() -> None:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+class SocketWatch:
+    """Counts a page's signaling connections that the server has accepted. socket.io's CONNECT
+    answer ("40/rtc,...") is sent only once the server's connect handler has run, which puts the
+    socket in its user's room: from then on, events for that user reach the page. A page that
+    reads its data before its socket connects, and reads again only on a reconnect, would miss
+    an event sent between the two: a test waits for this before causing one."""
+
+    def __init__(self, page: Page) -> None:
+        self.accepted = 0
+        self.changed = asyncio.Event()
+        page.on("websocket", self.on_socket)
+
+    def on_socket(self, socket: WebSocket) -> None:
+        socket.on("framereceived", self.on_frame)
+
+    def on_frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, str) and payload.startswith("40/rtc,"):
+            self.accepted += 1
+            self.changed.set()
+
+    async def connected(self, count: int = 1) -> None:
+        """Until the server has accepted ``count`` connections of the page in all."""
+        async with asyncio.timeout(EXPECT_TIMEOUT_MS / 1000):
+            while self.accepted < count:
+                self.changed.clear()
+                await self.changed.wait()
 
 
 @pytest.fixture

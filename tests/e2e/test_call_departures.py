@@ -33,9 +33,9 @@ from tests.e2e.test_video_visit import (
     PAGE_TIMEOUT_MS,
     PHONE,
     REMOTE_VIDEO,
+    open_as,
     patient_reaches_waiting_room,
     remote_video_flows,
-    sign_in_browser,
     two_remote_videos,
 )
 from tests.integration.visit_support import Clinic
@@ -62,10 +62,7 @@ async def three_way_call(
 ) -> ThreeWayCall:
     """Clinician, patient and an interpreter (a guest link) admitted, video flowing everywhere."""
     visit = await clinic.schedule(start_in=timedelta(minutes=5))
-    doctor = await open_page(viewport=DESKTOP)
-    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(doctor, live_app, "dr.rivera")
-    await doctor.goto(str(live_app.make_url(f"/visit/{visit['visit']['id']}")))
+    doctor = await open_as(open_page, live_app, "dr.rivera", f"/visit/{visit['visit']['id']}")
     invitations = doctor.get_by_role("region", name="Invitations")
     await invitations.get_by_role("button", name="Invite an interpreter").click()
     await invitations.get_by_label("Their name").fill(INTERPRETER)

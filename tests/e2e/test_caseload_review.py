@@ -9,7 +9,6 @@ Screenshot (desktop, full page): test-artifacts/screenshots/caseload-review.png.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from playwright.async_api import expect
 
 from tests.e2e.conftest import LiveApp, OpenPage, fail_with_500
 from tests.e2e.test_video_visit import DESKTOP, assert_fits_width, sign_in_browser
-from tests.integration.test_registry_api import enrol, history, phq
-from tests.integration.visit_support import Clinic, ok_json
+from tests.integration.test_registry_api import enrol, history, log_contact, phq
+from tests.integration.visit_support import Clinic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -36,24 +35,9 @@ async def test_the_psychiatrist_reviews_the_flagged_patients_safety_first(
     await history(clinic, quiet, ("phq9", phq(9), 40))
     await history(clinic, unsafe, ("phq9", phq(12), 21), ("phq9", phq(14, item9=2), 2))
     await history(clinic, well, ("phq9", phq(18), 30), ("phq9", phq(6), 2))
-    await ok_json(
-        await clinic.care_manager.post(
-            f"/api/v1/registry/{quiet}/contacts",
-            json={
-                "minutes": 15,
-                "kind": "phone",
-                "at": (clinic.clock.now - timedelta(days=40)).isoformat(),
-            },
-        ),
-        201,
-    )
+    await log_contact(clinic, quiet, 15, days_ago=40)
     for pid in (lagging, unsafe, well):
-        await ok_json(
-            await clinic.care_manager.post(
-                f"/api/v1/registry/{pid}/contacts", json={"minutes": 20, "kind": "phone"}
-            ),
-            201,
-        )
+        await log_contact(clinic, pid, 20)
 
     page = await open_page(viewport=DESKTOP)
     await sign_in_browser(page, live_app, "dr.rivera")

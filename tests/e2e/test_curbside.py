@@ -26,10 +26,11 @@ from server.auth.roles import Role
 from server.db.models import ConsultRequest
 from server.state import SERVICES
 from tests.conftest import SignIn
-from tests.e2e.conftest import LiveApp, OpenPage, fail_with_500
+from tests.e2e.conftest import LiveApp, OpenPage, SocketWatch, fail_with_500
 from tests.e2e.test_video_visit import (
     DESKTOP,
     PAGE_TIMEOUT_MS,
+    open_as,
     remote_video_flows,
     sign_in_browser,
 )
@@ -73,17 +74,11 @@ async def test_pcp_asks_the_on_call_psychiatrist_accepts_they_talk_and_the_note_
         "Primary · now"
     )
     await expect(doctor.get_by_label("States you are licensed in")).to_have_value("CA")
-    colleague = await open_page(viewport=DESKTOP)
-    colleague.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(colleague, live_app, "dr.baker")
-    await colleague.goto(str(live_app.make_url("/curbside")))
+    colleague = await open_as(open_page, live_app, "dr.baker", "/curbside")
     await expect(colleague.get_by_role("region", name="Your presence")).to_contain_text("Available")
 
     # The PCP asks from Jordan's chart: the form opens with Jordan chosen.
-    pcp = await open_page(viewport=DESKTOP)
-    pcp.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(pcp, live_app, "dr.chen")
-    await pcp.goto(str(live_app.make_url(f"/patients/{clinic.patient_id}")))
+    pcp = await open_as(open_page, live_app, "dr.chen", f"/patients/{clinic.patient_id}")
     await pcp.get_by_role("link", name="Ask a psychiatrist").click()
     await expect(pcp.get_by_role("heading", name="Ask a psychiatrist")).to_be_visible()
     await expect(pcp.get_by_label("Patient", exact=True)).to_have_value(str(clinic.patient_id))
@@ -198,10 +193,7 @@ async def test_a_written_answer_begun_hours_ago_offers_no_minutes_to_attest(
     cb = Curbside(clinic, sign_in)
     await cb.psychiatrist("dr.ahmed")
     request_id = (await cb.ask(mode="written", urgency="routine"))["id"]
-    doctor = await open_page(viewport=DESKTOP)
-    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(doctor, live_app, "dr.ahmed")
-    await doctor.goto(str(live_app.make_url(f"/curbside/requests/{request_id}")))
+    doctor = await open_as(open_page, live_app, "dr.ahmed", f"/curbside/requests/{request_id}")
     form = doctor.get_by_role("form", name="Answer in writing")
     await form.get_by_role("button", name="Start answering").click()
     minutes = form.get_by_label("Minutes spent on this consult")
@@ -258,16 +250,17 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     listing = await open_page(viewport=DESKTOP)
     listing.set_default_timeout(PAGE_TIMEOUT_MS)
     await sign_in_browser(listing, live_app, "dr.chen")
+    listing_socket = SocketWatch(listing)
     await listing.goto(str(live_app.make_url("/curbside")))
     row = listing.get_by_role("region", name="Your requests").locator(".curbside__item")
     await expect(row).to_contain_text("Written queue")
+    # The list hears of the answer through its socket (it reads the list again only on a
+    # reconnect): connected before Dr. Ahmed answers.
+    await listing_socket.connected()
     await row.get_by_role("link").focus()
     await listing.evaluate("window.notReloaded = true")
 
-    doctor = await open_page(viewport=DESKTOP)
-    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(doctor, live_app, "dr.ahmed")
-    await doctor.goto(str(live_app.make_url("/curbside")))
+    doctor = await open_as(open_page, live_app, "dr.ahmed", "/curbside")
     queue = doctor.get_by_role("region", name="Written queue")
     await expect(queue.get_by_text(QUESTION)).to_be_visible()
     await expect(queue.get_by_text(re.compile(r"^due in"))).to_be_visible()
@@ -306,12 +299,16 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     home = await open_page(viewport=DESKTOP)
     home.set_default_timeout(PAGE_TIMEOUT_MS)
     await sign_in_browser(home, live_app, "dr.chen")
+    home_socket = SocketWatch(home)
     await home.goto(str(live_app.make_url("/home")))
     to_read = home.get_by_role("link", name="1 answer to read", exact=True)
     await expect(to_read).to_have_attribute("href", "/curbside")
     nav = home.get_by_role("navigation", name="Main")
     await expect(nav.get_by_role("link", name="Curbside 1 answer to read")).to_be_visible()
     await home.screenshot(path=design_shots / "curbside-5-home-answers-to-read.png")
+    # Kept live through its socket (read again only on a reconnect): connected before the
+    # acknowledgement below.
+    await home_socket.connected()
 
     # The PCP's page hears of it at once, shows the answer, and takes the acknowledgement.
     await expect(pcp.get_by_role("heading", name="Answered by Dr.Ahmed")).to_be_visible()
@@ -331,10 +328,7 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     await expect(pcp.get_by_role("region", name="On call now")).to_contain_text("Dr.Ahmed")
 
     # The administrator sees it counted, and turns the licence rule off.
-    admin = await open_page(viewport=DESKTOP)
-    admin.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(admin, live_app, "admin")
-    await admin.goto(str(live_app.make_url("/admin")))
+    admin = await open_as(open_page, live_app, "admin", "/admin")
     await admin.get_by_role(
         "link", name="Curbside consults: on-call rota, metrics and licence rule"
     ).click()
@@ -383,10 +377,7 @@ async def test_a_written_consult_is_answered_from_the_queue_acknowledged_and_cou
     theirs = [(s["tier"], s["created_by"]) for s in shifts if s["psychiatrist_id"] == baker.user_id]
     assert theirs == [("backup", clinic.admin.user_id)]
     # Dr. Baker's dashboard lists the shift as theirs.
-    dashboard = await open_page(viewport=DESKTOP)
-    dashboard.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(dashboard, live_app, "dr.baker")
-    await dashboard.goto(str(live_app.make_url("/curbside")))
+    dashboard = await open_as(open_page, live_app, "dr.baker", "/curbside")
     await expect(dashboard.get_by_role("region", name="Your on-call shifts")).to_contain_text(
         "Backup · now"
     )

@@ -28,6 +28,7 @@ from tests.e2e.test_video_visit import (
     PAGE_TIMEOUT_MS,
     PHONE,
     SEEN_TEXT,
+    open_as,
     patient_reaches_waiting_room,
     sign_in_browser,
 )
@@ -69,14 +70,6 @@ async def curbside(clinic: Clinic, sign_in: SignIn) -> AsyncIterator[Curbside]:
     curbside = Curbside(clinic, sign_in)
     yield curbside
     await curbside.close()
-
-
-async def open_as(open_page: OpenPage, live_app: LiveApp, username: str, path: str) -> Page:
-    page = await open_page(viewport=DESKTOP)
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(page, live_app, username)
-    await page.goto(str(live_app.make_url(path)))
-    return page
 
 
 # --- curbside ----------------------------------------------------------------------------------

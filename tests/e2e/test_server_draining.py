@@ -25,14 +25,13 @@ from signaling.rooms import Kind, Presence
 from signaling.setup import RTC, SOCKETIO
 from tests.e2e.conftest import LiveApp, OpenPage
 from tests.e2e.test_video_visit import (
-    DESKTOP,
     FRAMES_ADVANCE,
     PAGE_TIMEOUT_MS,
     PHONE,
     REMOTE_VIDEO,
+    open_as,
     patient_reaches_waiting_room,
     remote_video_flows,
-    sign_in_browser,
 )
 from tests.integration.visit_support import Clinic
 
@@ -75,10 +74,7 @@ async def admitted_call(
     patient = await open_page(viewport=PHONE, has_touch=True, is_mobile=True)
     patient.set_default_timeout(PAGE_TIMEOUT_MS)
     await patient_reaches_waiting_room(patient, visit["patient_link"]["url"], shots)
-    doctor = await open_page(viewport=DESKTOP)
-    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(doctor, live_app, "dr.rivera")
-    await doctor.goto(str(live_app.make_url(f"/visit/{visit_id}")))
+    doctor = await open_as(open_page, live_app, "dr.rivera", f"/visit/{visit_id}")
     lobby = doctor.get_by_role("region", name="Waiting room")
     await lobby.get_by_role("button", name="Admit Jordan A.").click()
     for page in (patient, doctor):

@@ -83,6 +83,19 @@ async def sign_in_browser(page: Page, app: LiveApp, username: str) -> None:
     await expect(page).to_have_url(re.compile(r"/home$"))
 
 
+async def open_as(
+    open_page: OpenPage, app: LiveApp, username: str, path: str | None = None
+) -> Page:
+    """A desktop page of its own, with the calls' page timeout, signed in as ``username`` and
+    at ``path`` when given (else on the home page, where signing in lands)."""
+    page = await open_page(viewport=DESKTOP)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    await sign_in_browser(page, app, username)
+    if path is not None:
+        await page.goto(str(app.make_url(path)))
+    return page
+
+
 async def assert_fits_width(page: Page, width: int) -> None:
     scroll_width = await page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width, f"{page.url} scrolls sideways at {width}px ({scroll_width}px)"
@@ -271,10 +284,7 @@ async def test_three_way_call_with_an_interpreter_who_is_sent_back_and_readmitte
     the one who scheduled. Sending the guest back closes their connections; admitting them
     again reconnects everyone without a reload."""
     visit = await clinic.schedule(start_in=timedelta(minutes=5))
-    doctor = await open_page(viewport=DESKTOP)
-    doctor.set_default_timeout(PAGE_TIMEOUT_MS)
-    await sign_in_browser(doctor, live_app, "dr.rivera")
-    await doctor.goto(str(live_app.make_url(f"/visit/{visit['visit']['id']}")))
+    doctor = await open_as(open_page, live_app, "dr.rivera", f"/visit/{visit['visit']['id']}")
     invitations = doctor.get_by_role("region", name="Invitations")
     await invitations.get_by_role("button", name="Invite an interpreter").click()
     await expect(invitations.get_by_label("Their name")).to_have_value("Spanish interpreter")

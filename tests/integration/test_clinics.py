@@ -4,9 +4,7 @@ fills in a PHQ-9; running late; who may do what."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +14,9 @@ from server.clock import FakeClock
 from server.state import SERVICES
 from signaling.probe import ProbeClient
 from tests.conftest import SignIn
-from tests.integration.clinic_support import BASE, set_up_clinic_session
+from tests.integration.clinic_support import BASE, ClinicSession, poll, set_up_clinic_session
 from tests.integration.visit_support import (
     Client,
-    Clinic,
     Holders,
     error_code,
     ok_json,
@@ -29,35 +26,7 @@ from tests.integration.visit_support import (
 pytestmark = pytest.mark.timeout(90)
 
 
-async def poll(check: Any, attempts: int = 500) -> None:
-    """A bounded poll (about 10 s) for something the server does in its own time."""
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail("the condition never held")
-
-
-class Setup:
-    def __init__(self, clinic: Clinic, session: dict[str, Any], patient_id: int) -> None:
-        self.clinic = clinic
-        self.session = session
-        self.patient_id = patient_id
-
-    @property
-    def outbox(self) -> Path:
-        return self.clinic.client.app[SERVICES].settings.paths.var_dir / "outbox"
-
-    async def book(self, slot: int = 0, patient_id: int | None = None) -> Any:
-        response = await self.clinic.care_manager.post(
-            f"{BASE}/sessions/{self.session['id']}/bookings",
-            json={
-                "patient_id": patient_id or self.patient_id,
-                "slot_start": self.session["slots"][slot],
-            },
-        )
-        return await ok_json(response, 201)
-
+class Setup(ClinicSession):
     async def board(self) -> Any:
         return await ok_json(
             await self.clinic.psychiatrist.get(f"{BASE}/sessions/{self.session['id']}/board")

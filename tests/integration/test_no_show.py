@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,19 @@ from server.clinics.no_show_task import REASON, NoShowTask
 from server.clock import FakeClock
 from server.db.models import AuditEvent, Visit
 from server.outbox_tasks import NO_SHOW_TASK
-from server.state import SERVICES, Services, open_services
+from server.state import Services, open_services
 from server.visits.status import VisitStatus
 from signaling.probe import ProbeClient
 from tests.conftest import AppFactory, SignIn, make_settings, migrate
-from tests.integration.clinic_support import BASE, set_up_clinic_session
+from tests.integration.clinic_support import (
+    BASE,
+    ClinicSession,
+    poll,
+    set_up_clinic_session,
+    two_processes,
+)
 from tests.integration.test_reminders import book_visits
-from tests.integration.visit_support import Client, Clinic, Holders, ok_json, ready_patient
+from tests.integration.visit_support import Client, Holders, ok_json, ready_patient
 
 pytestmark = pytest.mark.timeout(120)
 # The background loops never fire during a test: the tests tick the task themselves.
@@ -36,15 +41,6 @@ QUIET = {"LIAISON_OUTBOX__SCAN_INTERVAL_S": "3600"}
 AFTER = timedelta(minutes=15)
 SLOT = timedelta(minutes=20)  # clinic_support's sessions
 SECOND = timedelta(seconds=1)
-
-
-async def poll(check: Any, attempts: int = 500) -> None:
-    """A bounded poll (about 10 s) for something the server does in its own time."""
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail("the condition never held")
 
 
 async def no_show_events(svc: Services, visit_id: int) -> list[AuditEvent]:
@@ -73,11 +69,8 @@ async def two(
     shared_database_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[Services, Services]]:
     """Two processes' services on one database."""
-    async with AsyncExitStack() as stack:
-        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=shared_database_url, **QUIET)
-        a = await stack.enter_async_context(open_services(settings, clock))
-        b = await stack.enter_async_context(open_services(settings, clock))
-        yield a, b
+    async with two_processes(shared_database_url, tmp_path, clock, **QUIET) as both:
+        yield both
 
 
 def task_of(svc: Services) -> NoShowTask:
@@ -157,29 +150,9 @@ async def test_zero_minutes_marks_nothing(tmp_path: Path, clock: FakeClock) -> N
 # --- through the real server -----------------------------------------------------------------
 
 
-class Setup:
-    def __init__(self, clinic: Clinic, session: dict[str, Any], patient_id: int) -> None:
-        self.clinic = clinic
-        self.session = session
-        self.patient_id = patient_id
-
-    @property
-    def svc(self) -> Services:
-        return self.clinic.client.app[SERVICES]
-
-    @property
-    def outbox(self) -> Path:
-        return self.svc.settings.paths.var_dir / "outbox"
-
+class Setup(ClinicSession):
     def slot_end(self, slot: int) -> datetime:
         return datetime.fromisoformat(self.session["slots"][slot]) + SLOT
-
-    async def book(self, slot: int) -> Any:
-        response = await self.clinic.care_manager.post(
-            f"{BASE}/sessions/{self.session['id']}/bookings",
-            json={"patient_id": self.patient_id, "slot_start": self.session["slots"][slot]},
-        )
-        return await ok_json(response, 201)
 
     async def board(self) -> dict[int, str]:
         """Each booking's status on the psychiatrist's board."""

@@ -77,6 +77,17 @@ async def enrol(clinic: Clinic, **fields: Any) -> int:
     return pid
 
 
+async def log_contact(
+    clinic: Clinic, patient_id: int, minutes: int, kind: str = "phone", days_ago: int | None = None
+) -> Any:
+    """The care manager logs a contact with the patient: now, or ``days_ago`` days before."""
+    body: dict[str, Any] = {"minutes": minutes, "kind": kind}
+    if days_ago is not None:
+        body["at"] = (clinic.clock.now - timedelta(days=days_ago)).isoformat()
+    posted = await clinic.care_manager.post(f"/api/v1/registry/{patient_id}/contacts", json=body)
+    return await ok_json(posted, 201)
+
+
 @pytest.fixture
 async def clinic(app_client: Client, clock: FakeClock, sign_in: SignIn) -> Clinic:
     return await set_up_clinic(app_client, clock, sign_in)
@@ -97,12 +108,7 @@ async def test_flags_on_crafted_histories(clinic: Clinic) -> None:
     await history(clinic, early, ("phq9", phq(20), 69), ("phq9", phq(19), 0))  # 9 weeks
     await history(clinic, unsafe, ("phq9", phq(12), 14), ("phq9", phq(8, item9=1), 0))
     for pid in (lagging, exact, early, unsafe):
-        await ok_json(
-            await clinic.care_manager.post(
-                f"/api/v1/registry/{pid}/contacts", json={"minutes": 15, "kind": "phone"}
-            ),
-            201,
-        )
+        await log_contact(clinic, pid, 15)
     rows = await caseload(clinic)
     assert rows[lagging]["flags"] == ["not_improving"]
     assert rows[lagging]["weeks_in_treatment"] == 10
@@ -127,17 +133,7 @@ async def test_contact_is_overdue_one_day_after_the_limit_not_on_it(clinic: Clin
     on_edge = await enrol(clinic, given_name="Eve", family_name="Edge", mrn="R6")
     past_edge = await enrol(clinic, given_name="Fay", family_name="Past", mrn="R7")
     for pid, days in ((on_edge, limit), (past_edge, limit + 1)):
-        await ok_json(
-            await clinic.care_manager.post(
-                f"/api/v1/registry/{pid}/contacts",
-                json={
-                    "minutes": 10,
-                    "kind": "phone",
-                    "at": (clinic.clock.now - timedelta(days=days)).isoformat(),
-                },
-            ),
-            201,
-        )
+        await log_contact(clinic, pid, 10, days_ago=days)
     rows = await caseload(clinic)
     assert rows[on_edge]["days_since_contact"] == limit
     assert rows[on_edge]["flags"] == []
@@ -155,12 +151,7 @@ async def test_phq9_item9_above_zero_entered_through_the_api_flags_safety(clinic
             json={"instrument": "phq9", "answers": phq(12, item9=item9)},
         )
         await ok_json(entered, 201)
-        await ok_json(
-            await clinic.care_manager.post(
-                f"/api/v1/registry/{pid}/contacts", json={"minutes": 15, "kind": "phone"}
-            ),
-            201,
-        )
+        await log_contact(clinic, pid, 15)
     rows = await caseload(clinic)
     assert rows[calm]["flags"] == [] and rows[calm]["open_safety_flags"] == 0
     assert rows[at_risk]["flags"] == ["safety"] and rows[at_risk]["open_safety_flags"] == 1
@@ -170,23 +161,8 @@ async def test_phq9_item9_above_zero_entered_through_the_api_flags_safety(clinic
 async def test_overdue_contact_and_monthly_minutes(clinic: Clinic) -> None:
     pid = await enrol(clinic, mrn="R9")
     assert (await caseload(clinic))[pid]["flags"] == []  # enrolled today
-    await ok_json(
-        await clinic.care_manager.post(
-            f"/api/v1/registry/{pid}/contacts",
-            json={
-                "minutes": 25,
-                "kind": "video",
-                "at": (clinic.clock.now - timedelta(days=31)).isoformat(),
-            },
-        ),
-        201,
-    )
-    await ok_json(
-        await clinic.care_manager.post(
-            f"/api/v1/registry/{pid}/contacts", json={"minutes": 20, "kind": "phone"}
-        ),
-        201,
-    )
+    await log_contact(clinic, pid, 25, kind="video", days_ago=31)
+    await log_contact(clinic, pid, 20)
     rows = await caseload(clinic)
     assert rows[pid]["days_since_contact"] == 0
     month = clinic.clock.now.strftime("%Y-%m")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
@@ -27,9 +26,9 @@ from server.db.models import OutboxMessage, Visit, VisitLink
 from server.outbox import MAX_ATTEMPTS, SCRUBBED
 from server.outbox_tasks import OUTBOX_TASKS, OutboxTasks, TickReport
 from server.record.patients import NewPatient, TeamRole
-from server.state import SERVICES, Services, open_services
-from tests.conftest import PASSWORD, AppFactory, SignIn, make_settings
-from tests.integration.clinic_support import BASE, set_up_clinic_session
+from server.state import SERVICES, Services
+from tests.conftest import PASSWORD, AppFactory, SignIn
+from tests.integration.clinic_support import BASE, set_up_clinic_session, two_processes
 from tests.integration.visit_support import (
     Client,
     Clinic,
@@ -339,11 +338,8 @@ async def two(
     shared_database_url: str, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[Services, Services]]:
     """Two processes' services on one database (and one outbox folder)."""
-    async with AsyncExitStack() as stack:
-        settings = make_settings(tmp_path, LIAISON_DATABASE__URL=shared_database_url, **QUIET)
-        a = await stack.enter_async_context(open_services(settings, clock))
-        b = await stack.enter_async_context(open_services(settings, clock))
-        yield a, b
+    async with two_processes(shared_database_url, tmp_path, clock, **QUIET) as both:
+        yield both
 
 
 def tasks_of(svc: Services) -> OutboxTasks:
