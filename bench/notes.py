@@ -122,7 +122,7 @@ async def read_sealed(store: NoteStore, svc: Services, metas: list[NoteMeta]) ->
     for start in range(0, len(metas), PAGE):
         async with svc.db() as db:
             bodies = await store.bodies(db, metas[start : start + PAGE])
-        total += sum(len(b) for b in bodies)
+        total += sum(len(b) for _, b in bodies)
     return total
 
 

@@ -391,18 +391,28 @@ class NoteStore:
         )
         return [_meta(row) for row in rows]
 
-    async def bodies(self, db: AsyncSession, metas: Sequence[NoteMeta]) -> list[bytes]:
-        """The decrypted bodies of these rows, in order (one worker-thread call for all)."""
+    async def bodies(
+        self, db: AsyncSession, metas: Sequence[NoteMeta]
+    ) -> list[tuple[NoteMeta, bytes]]:
+        """These rows as they are now, each with its decrypted body, in order (one worker-thread
+        call for all). The metadata is read again with the sealed columns, in one statement: a
+        draft saved between reading ``metas`` and this call has a new version, which its body
+        is bound to, and unsealing it against the old one would look like tampering."""
         if not metas:
             return []
         rows = await db.execute(
-            select(ConsultNote.id, *_SEALED).where(ConsultNote.id.in_([m.id for m in metas]))
+            select(*_META, *_SEALED).where(ConsultNote.id.in_([m.id for m in metas]))
         )
-        sealed = {row[0]: SealedNote(row[1], row[2], row[3], row[4]) for row in rows}
-        items = [(sealed[m.id], m.context()) for m in metas]
-        return await self._unseal(items)
+        current = {
+            row.id: (_meta(row), SealedNote(row.kek_id, row.wrapped_dek, row.nonce, row.ciphertext))
+            for row in rows
+        }
+        pairs = [current[m.id] for m in metas]
+        plain = await self._unseal([(sealed, meta.context()) for meta, sealed in pairs])
+        return [(meta, body) for (meta, _), body in zip(pairs, plain, strict=True)]
 
-    async def body(self, db: AsyncSession, meta: NoteMeta) -> bytes:
+    async def body(self, db: AsyncSession, meta: NoteMeta) -> tuple[NoteMeta, bytes]:
+        """One row as it is now and its body (see :meth:`bodies`)."""
         return (await self.bodies(db, [meta]))[0]
 
     async def replace_draft(self, db: AsyncSession, meta: NoteMeta, note: Note) -> bool:

@@ -194,7 +194,9 @@ class NoteService:
             await self._require(db, who, meta, Action.WRITE_NOTE)
             # Author and draft first: nothing is decrypted for a refused request.
             lifecycle.check_edit(meta.as_note(b""), who.user_id)
-            current = meta.as_note(await self._store.body(db, meta))
+            # The row as it is now (a save may have committed since): the edit checks its version.
+            meta, stored = await self._store.body(db, meta)
+            current = meta.as_note(stored)
             data = encode_body(_validate(meta.template_id, body, signing=False))
             now = self._guard.clock()
             edited = lifecycle.edit(current, who.user_id, data, now, base_version=base_version)
@@ -214,7 +216,8 @@ class NoteService:
             meta = await self._load(db, who, note_id, attempt)
             await self._require(db, who, meta, Action.SIGN_NOTE)
             lifecycle.check_sign(meta.as_note(b""), who.user_id, who.role)
-            note = meta.as_note(await self._store.body(db, meta))
+            meta, stored = await self._store.body(db, meta)  # as it is now: its version is checked
+            note = meta.as_note(stored)
             if version is not None and version != meta.version:
                 raise _stale()
             _validate(meta.template_id, decode_body(note.body), signing=True)
@@ -278,7 +281,8 @@ class NoteService:
                 for a in await self._store.addenda(db, meta.id)
                 if _readable(a, who, access).allowed
             ]
-            bodies = await self._store.bodies(db, [meta, *addenda])
+            # Rows as they are now: a draft saved meanwhile is shown at its new version.
+            [(meta, body), *addenda_bodies] = await self._store.bodies(db, [meta, *addenda])
             names = await _names(db, {m.author_id for m in (meta, *addenda)})
         await self._guard.record(
             actor_of(who),
@@ -287,10 +291,9 @@ class NoteService:
             decision,
         )
         views = [
-            NoteView(m, names.get(m.author_id, ""), decode_body(b), [])
-            for m, b in zip(addenda, bodies[1:], strict=True)
+            NoteView(m, names.get(m.author_id, ""), decode_body(b), []) for m, b in addenda_bodies
         ]
-        return NoteView(meta, names.get(meta.author_id, ""), decode_body(bodies[0]), views)
+        return NoteView(meta, names.get(meta.author_id, ""), decode_body(body), views)
 
     async def list_for_patient(self, who: Actor, patient_id: int) -> list[NoteLine]:
         """The notes ``who`` may read (no bodies), newest first: signed shared notes, and their
@@ -338,8 +341,7 @@ class NoteService:
             for m in await self._store.for_patient(db, patient_id)
             if m.signed_at is not None and not m.kind.private
         ]
-        bodies = await self._store.bodies(db, metas)
-        return [(m, decode_body(b)) for m, b in zip(metas, bodies, strict=True)]
+        return [(m, decode_body(b)) for m, b in await self._store.bodies(db, metas)]
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -97,14 +97,14 @@ async def test_a_rotation_interrupted_half_way_then_resumed_loses_nothing(
             bodies = await store.bodies(db, metas)
         assert server.notes_keys.reloads == 1
         assert server.notes_keys.ring.current_id == "k2"
-        assert [json.loads(b)["plan"] for b in bodies] == [f"note {i}" for i in range(NOTES)]
+        assert [json.loads(b)["plan"] for _, b in bodies] == [f"note {i}" for i in range(NOTES)]
 
         rest = await rotate_keys(settings, resume=True, batch_size=BATCH)
         assert (rest.rewrapped, rest.remaining, rest.interrupted) == (NOTES // 2, 0, False)
         assert await kek_ids(server) == {"k2"}
         async with server.db() as db:
             bodies = await store.bodies(db, metas)
-        assert [json.loads(b)["plan"] for b in bodies] == [f"note {i}" for i in range(NOTES)]
+        assert [json.loads(b)["plan"] for _, b in bodies] == [f"note {i}" for i in range(NOTES)]
 
         # Running it again is harmless: nothing left to do.
         again = await rotate_keys(settings, resume=True)

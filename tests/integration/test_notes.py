@@ -3,6 +3,7 @@ addenda, psychotherapy notes, and who reads what."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -294,3 +295,31 @@ async def test_every_note_operation_is_audited(rc: RecordClinic) -> None:
         (pcp, "note.read", "ok"),
         (out, "note.read", "denied"),
     ]
+
+
+async def test_reading_a_draft_while_it_autosaves_always_shows_one_saved_version(
+    rc: RecordClinic,
+) -> None:
+    # A save can commit between reading a note's metadata and its sealed body; the body is bound
+    # to its version, so a reader must get the two from one moment, never a mismatch (which
+    # looked like tampering: 500 note_integrity_failed).
+    doc = rc.psychiatrist
+    note = await rc.new_note(doc, body={"interval_history": "words 1"})
+    saves = 20
+
+    async def autosave() -> None:
+        for version in range(1, saves + 1):
+            body = {"interval_history": f"words {version + 1}"}
+            response = await doc.put(note_path(note), json={"body": body, "base_version": version})
+            assert (await ok_json(response))["version"] == version + 1
+
+    async def read() -> list[tuple[int, str]]:
+        seen = []
+        for _ in range(3 * saves):
+            shown = await ok_json(await doc.get(note_path(note)))
+            seen.append((shown["version"], shown["body"]["interval_history"]))
+        return seen
+
+    _, *readers = await asyncio.gather(autosave(), read(), read())
+    for seen in readers:
+        assert all(text == f"words {version}" for version, text in seen), seen
