@@ -86,13 +86,17 @@ export function requestsPage(ctx) {
       ctx.announce(`${who} answered your curbside request. ${answersText(awaitingAcknowledgement(consults))}.`);
     }
   });
-  // Events sent while the connection was down are lost: read the list again on reconnecting.
-  let connectedBefore = false;
+  // The list is read each time the live connection comes up: first, so that no status event
+  // can fall between the read and the subscription; again on reconnecting, since events sent
+  // while the connection was down are lost. A slow connection holds the list back a second at
+  // most (it is then read once more when the connection is up).
+  const early = window.setTimeout(load, 1000);
+  ctx.signal.addEventListener("abort", () => window.clearTimeout(early), { once: true });
   socket.on("online", (online) => {
-    if (online && connectedBefore) load();
-    connectedBefore ||= online;
+    if (!online) return;
+    window.clearTimeout(early);
+    load();
   });
-  load();
 
   return h(
     "div",

@@ -83,17 +83,15 @@ export const homePage = {
 /**
  * "N answers to read", linking to the PCP's requests; hidden at 0. The header reads the count
  * for every page (src/frame.js); here it is kept live: a curbside:status event (an answer
- * written, one acknowledged in another tab) reads it again, as does a reconnect, since events
- * sent while the connection was down are lost.
+ * written, one acknowledged in another tab) reads it again, as does every connect, since events
+ * sent before the subscription or while the connection was down are lost.
  * @param {import('../app.js').PageContext} ctx
  */
 function answersToRead(ctx) {
   const socket = new CurbsideSocket(ctx.signal);
   socket.on("status", () => refreshAnswersToRead(ctx));
-  let connectedBefore = false;
-  socket.on("online", (online) => {
-    if (online && connectedBefore) refreshAnswersToRead(ctx);
-    connectedBefore ||= online;
-  });
+  // Read each time the connection comes up: an answer written between the header's read and
+  // the subscription, or while the connection was down, would otherwise be missed.
+  socket.on("online", (online) => online && refreshAnswersToRead(ctx));
   return h("a", { class: "button button--primary", href: "/curbside", dataset: { answersToRead: "sentence" }, hidden: true });
 }
