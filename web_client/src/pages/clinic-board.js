@@ -186,9 +186,11 @@ class BoardView {
       return;
     }
     const socket = new RtcSocket({
-      onConnect: (again) => {
+      onConnect: () => {
         this.setLive(true);
-        if (again) this.load(); // changes while the connection was down
+        // Read again on every connect, the first included: a change between the first read and
+        // the subscription, or while the connection was down, sent an event this page missed.
+        this.load();
       },
       onDisconnect: () => this.setLive(false),
       onRefused: () => this.setLive(false),
