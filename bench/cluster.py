@@ -56,7 +56,7 @@ from bench.curbside import (  # noqa: E402
     post_call_now,
 )
 from bench.curbside import seed as seed_clinic  # noqa: E402
-from bench.procs import ServerProcess, free_port, load_average  # noqa: E402
+from bench.procs import RedisServer, ServerProcess, free_port, load_average  # noqa: E402
 from bench.relay_load import (  # noqa: E402
     ErrorCount,
     Figures,
@@ -97,27 +97,12 @@ class Result:
 
 @asynccontextmanager
 async def private_redis(workdir: Path) -> AsyncIterator[str]:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        "redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-        "--appendonly", "no", "--dir", str(workdir),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    server = RedisServer(workdir)
+    await server.start()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                await asyncio.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        process.terminate()
-        await process.wait()
+        await server.stop()
 
 
 @asynccontextmanager

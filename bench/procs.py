@@ -1,5 +1,5 @@
-"""Server processes for the benchmarks: start on a free loopback port, wait until ready, read
-their CPU time from /proc, and always stop them."""
+"""Server processes for the benchmarks (and the Redis tests): start on a free loopback port, wait
+until ready, read their CPU time from /proc, and always stop them."""
 
 from __future__ import annotations
 
@@ -22,6 +22,50 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class RedisServer:
+    """A redis-server on a free loopback port, keeping nothing on disk; it can be stopped and
+    started again on the same port (an outage), or paused."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            "--appendonly", "no", "--dir", str(self.workdir),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                await writer.wait_closed()
+                return
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and nothing is answered, as when Redis hangs or the
+        network between drops every packet."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGCONT)  # a paused one cannot act on SIGTERM
+            self._process.terminate()
+            await self._process.wait()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -33,7 +33,6 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _BENCH_DIR:
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import logging  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -43,45 +42,10 @@ import socketio  # noqa: E402
 from redis import asyncio as aioredis  # noqa: E402
 
 from bench.common import progress, say  # noqa: E402
-from bench.procs import free_port, load_average  # noqa: E402
+from bench.procs import RedisServer, load_average  # noqa: E402
 from signaling.cluster import RedisQueue  # noqa: E402
 
 CHANNEL = "liaison-bench-outage"
-
-
-class Redis:
-    def __init__(self, workdir: str) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-            "--appendonly", "no", "--dir", self.workdir,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        async with asyncio.timeout(10):
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                except OSError:
-                    await asyncio.sleep(0.05)
-                    continue
-                writer.close()
-                await writer.wait_closed()
-                return
-
-    def signal(self, number: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGCONT)  # a paused one cannot act on SIGTERM
-            self.process.terminate()
-            await self.process.wait()
 
 
 async def timed_emits(sio: socketio.AsyncServer, count: int, cap_s: float) -> list[float]:
@@ -129,7 +93,7 @@ async def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR)
     say(f"load average at start {load_average()}")
     with tempfile.TemporaryDirectory(prefix="liaison-bench-redis-") as workdir:
-        redis = Redis(workdir)
+        redis = RedisServer(Path(workdir))
         await redis.start()
         queue = RedisQueue(redis.url, CHANNEL)
         sio = socketio.AsyncServer(
@@ -145,17 +109,15 @@ async def run(args: argparse.Namespace) -> int:
             say(row("up", await timed_emits(sio, args.emits, args.cap), args.cap))
 
             progress("Redis stopped")
-            assert redis.process is not None
-            redis.process.terminate()
-            await redis.process.wait()
+            await redis.stop()
             say(row("down", await timed_emits(sio, args.emits, args.cap), args.cap))
 
             progress("Redis started again, then paused")
             await redis.start()
             await published_again(sio, redis.url)
-            redis.signal(signal.SIGSTOP)
+            redis.pause()
             say(row("paused", await timed_emits(sio, args.emits, args.cap), args.cap))
-            redis.signal(signal.SIGCONT)
+            redis.resume()
         finally:
             await queue.close()
             await redis.stop()

@@ -22,7 +22,6 @@ import asyncio
 import gc
 import logging
 import os
-import signal
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
@@ -37,6 +36,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis import asyncio as aioredis
 
+from bench.procs import RedisServer
 from server.clock import FakeClock
 from signaling import events as ev
 from signaling.cluster import RedisQueue
@@ -50,50 +50,6 @@ pytestmark = pytest.mark.timeout(120)  # an outage lasts through redis-py's own 
 
 CHANNEL = "liaison-test-reconnect"
 RECONNECTS = 5
-
-
-class RedisServer:
-    """A redis-server on a free loopback port, keeping nothing on disk; it can be stopped and
-    started again on the same port (an outage)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-            "--appendonly", "no", "--dir", str(self.workdir),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        async with asyncio.timeout(10):
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                except OSError:
-                    await asyncio.sleep(0.05)
-                    continue
-                writer.close()
-                await writer.wait_closed()
-                return
-
-    def pause(self) -> None:
-        """SIGSTOP: connections stay open and nothing is answered, as when Redis hangs or the
-        network between drops every packet."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGCONT)
-
-    async def stop(self) -> None:
-        if self._process is not None and self._process.returncode is None:
-            self._process.send_signal(signal.SIGCONT)  # a paused one cannot act on SIGTERM
-            self._process.terminate()
-            await self._process.wait()
 
 
 @pytest.fixture
