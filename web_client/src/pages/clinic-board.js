@@ -49,6 +49,8 @@ const SEVERITY_TONE = /** @type {Record<string, string>} */ ({
 });
 // Relative times ("waiting 12 minutes") are redrawn from the last board, without a request.
 const TICK_MS = 30_000;
+// How long the first read waits for the live connection (see listen()).
+const FIRST_READ_WAIT_MS = 1000;
 
 /** @type {import('../app.js').Page} */
 export const clinicBoardPage = {
@@ -104,7 +106,8 @@ class BoardView {
     });
     /** @type {RtcSocket | null} */
     this.socket = null;
-    this.load().then(() => this.listen());
+    if (this.isPsychiatrist) this.listen();
+    else this.load().then(() => this.setLive(null));
   }
 
   toolbar() {
@@ -169,6 +172,8 @@ class BoardView {
         } catch (error) {
           if (this.ctx.signal.aborted) return;
           if (!this.board) {
+            this.socket?.close();
+            this.socket = null;
             replaceChildren(this.head, h("h1", { text: "This clinic board can't be opened" }), h("div", { class: "notice notice--error" }, h("p", { text: messageFor(error) })), h("p", {}, h("a", { href: "/clinics", text: "Back to clinic sessions" })));
             return;
           }
@@ -180,16 +185,19 @@ class BoardView {
     }
   }
 
+  /**
+   * Live updates. The board is read each time the connection comes up, the first included, so
+   * no change can fall between a read and the subscription, or pass unseen while the
+   * connection was down. A slow connection holds the first read back a second at most (the
+   * board is then read once more when the connection is up).
+   */
   listen() {
-    if (!this.board || this.ctx.signal.aborted || !this.isPsychiatrist) {
-      this.setLive(null);
-      return;
-    }
+    const early = window.setTimeout(() => this.load(), FIRST_READ_WAIT_MS);
+    this.ctx.signal.addEventListener("abort", () => window.clearTimeout(early), { once: true });
     const socket = new RtcSocket({
       onConnect: () => {
+        window.clearTimeout(early);
         this.setLive(true);
-        // Read again on every connect, the first included: a change between the first read and
-        // the subscription, or while the connection was down, sent an event this page missed.
         this.load();
       },
       onDisconnect: () => this.setLive(false),
