@@ -28,6 +28,7 @@ from server.api import visits as visits_api
 from server.api.routing import STATE_CHANGING, Api, Endpoint, openapi_document
 from server.auth.tokens import csrf_token_for, tokens_match
 from server.clinics.live import attach_clinic_live
+from server.clinics.no_show_task import attach_no_show_task
 from server.clock import Clock, utc_now
 from server.errors import Forbidden
 from server.forwarded import client_address_middleware
@@ -108,6 +109,7 @@ def create_app(
     attach_clinic_live(app)  # after the signaling: it hooks into the namespace
     attach_metrics(app)  # after the signaling too: it observes the namespace's events
     attach_outbox_tasks(app)  # reminders and outbox retries (after the services)
+    attach_no_show_task(app)  # clinic visits nobody turned up to (after the services)
     api.mount(app, guard)
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)

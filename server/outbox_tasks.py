@@ -10,10 +10,7 @@ wait for the loop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +22,6 @@ from sqlalchemy.orm import aliased
 from server.audit import Action, AuditLog, Event
 from server.audit.events import Actor as AuditActor
 from server.clinics.kinds import BookingStatus, OutboxKind
-from server.clinics.no_show_task import NoShowTask
 from server.clinics.reminders import reminder_skip, reminder_window, visit_message
 from server.clock import Clock
 from server.db.models import (
@@ -38,7 +34,7 @@ from server.db.models import (
     VisitLink,
 )
 from server.outbox import Outbox
-from server.periodic import every
+from server.periodic import attach_periodic, every
 from server.settings import Settings
 from server.state import SERVICES
 from server.visits.links import LinkKind, facts_of, link_state
@@ -232,31 +228,15 @@ class OutboxTasks:
 
 
 OUTBOX_TASKS = web.AppKey("outbox_tasks", OutboxTasks)
-NO_SHOW_TASK = web.AppKey("no_show_task", NoShowTask)
 
 
 def attach_outbox_tasks(app: web.Application) -> None:
-    """Run the outbox task, and the clinics' no-show task, while the app runs (call after the
-    services' context)."""
+    """Run the outbox task while the app runs (call after the services' context)."""
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
+    def make(app: web.Application) -> OutboxTasks:
         svc = app[SERVICES]
-        tasks = OutboxTasks(
+        return OutboxTasks(
             svc.db, svc.settings, svc.clock, svc.clinics.outbox, svc.visits, svc.audit
         )
-        app[OUTBOX_TASKS] = tasks
-        # The automatic no-show runs beside it, on the same scan interval.
-        no_shows = NoShowTask(svc.db, svc.settings, svc.clock, svc.audit, svc.visit_events)
-        app[NO_SHOW_TASK] = no_shows
-        running = [
-            asyncio.create_task(tasks.run(), name="outbox-tasks"),
-            asyncio.create_task(no_shows.run(), name="no-show-task"),
-        ]
-        yield
-        for task in running:
-            task.cancel()
-        for task in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
-    app.cleanup_ctx.append(ctx)
+    attach_periodic(app, OUTBOX_TASKS, make)

@@ -9,9 +9,12 @@ Cancelling the task, on shutdown, stops it whether it is asleep or mid-tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn, Protocol, TypeVar
+
+from aiohttp import web
 
 
 async def every(
@@ -25,3 +28,27 @@ async def every(
             await tick()
         except Exception:
             log.exception(failed)
+
+
+class Periodic(Protocol):
+    async def run(self) -> object: ...
+
+
+P = TypeVar("P", bound=Periodic)
+
+
+def attach_periodic(
+    app: web.Application, key: web.AppKey[P], make: Callable[[web.Application], P]
+) -> None:
+    """While the app runs, run ``make(app).run()``, kept under ``key`` (tests call its tick).
+    Attach after the services' context: ``make`` reads them."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[key] = periodic = make(app)
+        task = asyncio.create_task(periodic.run(), name=type(periodic).__name__)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(ctx)

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from aiohttp import web
 from sqlalchemy import ColumnElement, Row, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,8 +33,9 @@ from server.clinics.kinds import BookingStatus
 from server.clinics.no_show import NoShowFacts, no_show_skip, no_show_window
 from server.clock import Clock
 from server.db.models import ClinicBooking, Visit, VisitLink
-from server.periodic import every
+from server.periodic import attach_periodic, every
 from server.settings import Settings
+from server.state import SERVICES
 from server.visits.events import VisitEvents
 from server.visits.links import LinkKind
 from server.visits.status import VisitStatus
@@ -183,3 +185,16 @@ class NoShowTask:
         log.info("visit marked a no-show", extra={"visit_id": visit_id, "reason": REASON})
         await self._events.closed(visit_id, VisitStatus.NO_SHOW)
         return True
+
+
+NO_SHOW_TASK = web.AppKey("no_show_task", NoShowTask)
+
+
+def attach_no_show_task(app: web.Application) -> None:
+    """Run the no-show task while the app runs (call after the services' context)."""
+
+    def make(app: web.Application) -> NoShowTask:
+        svc = app[SERVICES]
+        return NoShowTask(svc.db, svc.settings, svc.clock, svc.audit, svc.visit_events)
+
+    attach_periodic(app, NO_SHOW_TASK, make)

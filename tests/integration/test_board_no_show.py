@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from server.clinics.no_show_task import NO_SHOW_TASK
 from server.clock import FakeClock
-from server.outbox_tasks import NO_SHOW_TASK
 from tests.conftest import AppFactory, SignIn
 from tests.integration.clinic_support import BASE, set_up_clinic_session
 from tests.integration.visit_support import ok_json

@@ -17,10 +17,9 @@ import pytest
 from sqlalchemy import select, update
 
 from server.audit import Action
-from server.clinics.no_show_task import REASON, NoShowTask
+from server.clinics.no_show_task import NO_SHOW_TASK, REASON, NoShowTask
 from server.clock import FakeClock
 from server.db.models import AuditEvent, Visit
-from server.outbox_tasks import NO_SHOW_TASK
 from server.state import Services, open_services
 from server.visits.status import VisitStatus
 from signaling.probe import ProbeClient
