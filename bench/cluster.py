@@ -1,7 +1,7 @@
 """Cluster benchmark: what scale-out costs, as one process against two sharing Redis.
 
     .venv/bin/python bench/cluster.py                       # SQLite file shared by the processes
-    .venv/bin/python bench/cluster.py --postgres postgresql+asyncpg://user@127.0.0.1:55432/postgres
+    .venv/bin/python bench/cluster.py --postgres postgresql+asyncpg://user@127.0.0.1:25432/postgres
 
 In one run, over one database, with the same clients: first one ``liaison serve`` alone (the
 default: no Redis, rooms cached in the process), then two ``liaison serve`` processes sharing
